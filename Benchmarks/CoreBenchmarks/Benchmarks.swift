@@ -1,0 +1,20 @@
+import Benchmark
+
+// One benchmark executable for the Core hot path; each area registers its own set.
+// Hot-path benchmarks assert a malloc count of 0 through `hotPathConfiguration`.
+let benchmarks: @Sendable () -> Void = {
+    fixedPointBenchmarks()
+    ringBenchmarks()
+    bookBenchmarks()
+    wireBenchmarks()
+}
+
+/// Benchmarks on the ingest → book → send path must not allocate.
+var hotPathConfiguration: Benchmark.Configuration {
+    Benchmark.Configuration(
+        metrics: [.wallClock, .cpuTotal, .mallocCountTotal, .throughput],
+        maxDuration: .seconds(2),
+        maxIterations: 1_000_000,
+        thresholds: [.mallocCountTotal: .init(absolute: [.p0: 0, .p25: 0, .p50: 0, .p75: 0, .p90: 0, .p99: 0, .p100: 0])]
+    )
+}

@@ -1,0 +1,5 @@
+import Benchmark
+import TickwireCore
+
+func fixedPointBenchmarks() {
+}

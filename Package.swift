@@ -1,0 +1,66 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+// Release-only flags for the hot-path libraries: cross-module optimization lets the
+// executable and benchmarks inline ring/book/codec calls (see docs/PERFORMANCE notes).
+let hotPathSettings: [SwiftSetting] = [
+    .unsafeFlags(["-cross-module-optimization"], .when(configuration: .release)),
+]
+
+let package = Package(
+    name: "Tickwire",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "tickwire", targets: ["tickwire"]),
+        .library(name: "TickwireCore", targets: ["TickwireCore"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/ordo-one/benchmark.git", exact: "1.38.1", traits: ["MallocInterposer"]),
+    ],
+    targets: [
+        // Thin static-inline wrappers over Linux, libnuma and libxdp/libbpf (CNIOLinux style).
+        .target(
+            name: "CTickwire",
+            linkerSettings: [
+                .linkedLibrary("xdp"),
+                .linkedLibrary("bpf"),
+                .linkedLibrary("numa"),
+            ]
+        ),
+        // The one errno-wrapping syscall helper and the Linux concepts built on it
+        // (hot-path memory, CPU sets, memory locking).
+        .target(
+            name: "TickwireSystem",
+            dependencies: ["CTickwire"],
+            swiftSettings: hotPathSettings
+        ),
+        // No I/O: fixed point, instruments, events, SPSC ring, order book, wire codec.
+        .target(
+            name: "TickwireCore",
+            dependencies: ["TickwireSystem", "CTickwire"],
+            swiftSettings: hotPathSettings
+        ),
+        .executableTarget(
+            name: "tickwire",
+            dependencies: [
+                "TickwireCore",
+                "TickwireSystem",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .testTarget(name: "TickwireSystemTests", dependencies: ["TickwireSystem"]),
+        .testTarget(name: "TickwireCoreTests", dependencies: ["TickwireCore"]),
+        .testTarget(name: "TickwireCLITests", dependencies: ["tickwire"]),
+        .executableTarget(
+            name: "CoreBenchmarks",
+            dependencies: [
+                "TickwireCore",
+                .product(name: "Benchmark", package: "benchmark"),
+            ],
+            path: "Benchmarks/CoreBenchmarks",
+            swiftSettings: hotPathSettings,
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+        ),
+    ]
+)
