@@ -2,10 +2,74 @@ import ArgumentParser
 
 @main
 struct Tickwire: ParsableCommand {
+    static let version = "0.1.0"
+
     static let configuration = CommandConfiguration(
         commandName: "tickwire",
         abstract: "Market-data feeder: exchange WebSocket feeds in, exact L2 books out over UDP multicast.",
-        version: "0.1.0",
-        subcommands: []
+        version: version,
+        subcommands: [
+            Run.self, Demo.self, Doctor.self, Watch.self, Listen.self, Simulate.self,
+            Config.self, Record.self, Replay.self,
+        ]
     )
+}
+
+/// A subcommand a later issue fills in: says so and fails, never pretends to work.
+protocol PlannedCommand: ParsableCommand {
+    static var plannedIn: String { get }
+}
+
+extension PlannedCommand {
+    func run() throws {
+        printError("tickwire \(Self._commandName): not implemented yet (\(Self.plannedIn))")
+        throw ExitCode(3)
+    }
+}
+
+struct Run: PlannedCommand {
+    static let configuration = CommandConfiguration(abstract: "Run the feeder daemon.")
+    static let plannedIn = "the daemon issue"
+}
+
+struct Demo: PlannedCommand {
+    static let configuration = CommandConfiguration(abstract: "Simulator, pipeline and listener in one go, on loopback.")
+    static let plannedIn = "the daemon issue"
+}
+
+struct Watch: PlannedCommand {
+    static let configuration = CommandConfiguration(abstract: "Connect to a venue and print its books.")
+    static let plannedIn = "the venues issue"
+}
+
+struct Listen: PlannedCommand {
+    static let configuration = CommandConfiguration(abstract: "Join Tickwire channels and print books and latencies.")
+    static let plannedIn = "the on-the-wire issue"
+}
+
+struct Simulate: PlannedCommand {
+    static let configuration = CommandConfiguration(abstract: "Serve venue wire formats from a built-in exchange simulator.")
+    static let plannedIn = "the venues issue"
+}
+
+struct Config: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Work with configuration files.",
+        subcommands: [Check.self]
+    )
+
+    struct Check: PlannedCommand {
+        static let configuration = CommandConfiguration(abstract: "Validate a main or venue file without starting.")
+        static let plannedIn = "the daemon issue"
+    }
+}
+
+struct Record: PlannedCommand {
+    static let configuration = CommandConfiguration(abstract: "Record raw venue frames with receive timestamps.")
+    static let plannedIn = "the proof issue"
+}
+
+struct Replay: PlannedCommand {
+    static let configuration = CommandConfiguration(abstract: "Replay recorded frames through the pipeline.")
+    static let plannedIn = "the proof issue"
 }

@@ -34,3 +34,30 @@ var productsDirectory: URL {
         #expect(output.trimmingCharacters(in: .whitespacesAndNewlines) == "0.1.0")
     }
 }
+
+@Suite struct PlannedCommandTests {
+    @Test(arguments: [["run"], ["demo"], ["watch"], ["listen"], ["simulate"], ["config", "check"], ["record"], ["replay"]])
+    func aCommandNotBuiltYetSaysSoAndFails(arguments: [String]) throws {
+        let (status, output) = try runTickwire(arguments)
+        #expect(status == 3)
+        #expect(output.contains("not implemented yet"))
+    }
+}
+
+@Suite struct DoctorTests {
+    @Test func doctorReportsThePageKindTheHotPathGets() throws {
+        let (status, output) = try runTickwire(["doctor"])
+        #expect(status == 0)
+        #expect(output.contains("hot-path memory: 2 MiB on "))
+        #expect(output.contains("mlockall: "))
+        #expect(output.contains("cpus available: "))
+    }
+}
+
+@Suite struct BadArgumentTests {
+    @Test func anUnknownSubcommandIsAClearUsageError() throws {
+        let (status, output) = try runTickwire(["frobnicate"])
+        #expect(status == 64)
+        #expect(output.contains("Unexpected argument 'frobnicate'"))
+    }
+}
