@@ -26,8 +26,13 @@ public struct Scale: Hashable, Sendable, Comparable, CustomStringConvertible {
     public var description: String { "1e-\(digits)" }
 }
 
+/// 10^0 ... 10^18, spelled out so the optimizer places it in static data (no lazy init on use).
 @usableFromInline
-let powersOfTen: [Int64] = (0...18).map { (0..<$0).reduce(Int64(1)) { p, _ in p * 10 } }
+let powersOfTen: [Int64] = [
+    1, 10, 100, 1_000, 10_000, 100_000, 1_000_000, 10_000_000, 100_000_000, 1_000_000_000,
+    10_000_000_000, 100_000_000_000, 1_000_000_000_000, 10_000_000_000_000, 100_000_000_000_000,
+    1_000_000_000_000_000, 10_000_000_000_000_000, 100_000_000_000_000_000, 1_000_000_000_000_000_000,
+]
 
 /// A price as an integer count of the instrument's price ticks (10^-scale units).
 public struct Price: Hashable, Sendable, Comparable, CustomStringConvertible {

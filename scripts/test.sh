@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# The test command: sets up a fresh Debian 12 machine (packages) and runs every test:
+# the hot-path malloc gate, the SPSC ring under ThreadSanitizer, and the Swift test suites.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Root-only tests (hugetlb sysctls, mlock, AF_XDP) skip without root; CI must never skip them.
+if [ -n "${CI:-}" ] && [ "$(id -u)" != 0 ]; then
+  echo "test.sh: CI must run as root so that no root-only test is skipped" >&2
+  exit 1
+fi
+
+scripts/setup-host.sh
+
+echo "== hot-path malloc gate (package-benchmark)"
+scripts/check-mallocs.sh
+
+echo "== SPSC ring under ThreadSanitizer"
+swift test --sanitize=thread --scratch-path .build-tsan --filter SpscRing
+
+echo "== swift test"
+swift build --build-tests
+swift test --skip-build
