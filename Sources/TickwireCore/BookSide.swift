@@ -1,0 +1,184 @@
+/// One side's slot in a book header: where its level array lives and how full it is.
+/// Int32 counts let both sides and the book's counters share one 64-byte header line.
+@usableFromInline
+struct BookSideHeader {
+    @usableFromInline var levels: UnsafeMutablePointer<BookLevel>
+    @usableFromInline var count: Int32
+    @usableFromInline var capacity: Int32
+
+    @inlinable
+    init(levels: UnsafeMutablePointer<BookLevel>, capacity: Int32) {
+        self.levels = levels
+        self.count = 0
+        self.capacity = capacity
+    }
+}
+
+/// The sorted level array of one book side.
+///
+/// Levels are kept in ascending order of `key`, BEST LEVEL LAST (index count - 1). Most
+/// updates land within a few levels of the top, so an insert or delete there moves only
+/// the few better levels above it (a short memmove) and touches the one or two cache
+/// lines around the top; the deep end of a 5000-level side is never touched. (Best-first
+/// at index 0 would move the whole array on every top-of-book insert.)
+///
+/// `key` is the price for bids and `~price` for asks (bitwise NOT reverses the order and,
+/// unlike negation, cannot overflow), so "higher key = better" on both sides and one code
+/// path serves both.
+@usableFromInline
+struct BookSide {
+    /// How many levels below the top are scanned linearly (two cache lines) before
+    /// falling back to a binary search of the rest.
+    @inlinable static var linearScanDepth: Int { 8 }
+
+    @usableFromInline let header: UnsafeMutablePointer<BookSideHeader>
+    @usableFromInline let keyMask: Int64
+
+    @inlinable
+    init(header: UnsafeMutablePointer<BookSideHeader>, side: Side) {
+        self.header = header
+        self.keyMask = side == .bid ? 0 : ~0
+    }
+
+    @inlinable var count: Int { Int(header.pointee.count) }
+    @inlinable var capacity: Int { Int(header.pointee.capacity) }
+
+    @inlinable
+    var best: BookLevel? {
+        let count = self.count
+        return count > 0 ? header.pointee.levels[count &- 1] : nil
+    }
+
+    @inlinable
+    func key(_ price: Price) -> Int64 { price.mantissa ^ keyMask }
+
+    /// The first index whose key is >= `key` (where `key` is or would be).
+    @inlinable
+    func lowerBound(_ key: Int64, in levels: UnsafeMutablePointer<BookLevel>, count: Int) -> Int {
+        let scanFloor = count > Self.linearScanDepth ? count &- Self.linearScanDepth : 0
+        var index = count &- 1
+        while index >= scanFloor {
+            if self.key(levels[index].price) < key { return index &+ 1 }
+            index &-= 1
+        }
+        // Everything from scanFloor up is >= key: binary search below it.
+        var low = 0
+        var remaining = scanFloor
+        while remaining > 0 {
+            let half = remaining &>> 1
+            if self.key(levels[low &+ half].price) < key {
+                low &+= half &+ 1
+                remaining &-= half &+ 1
+            } else {
+                remaining = half
+            }
+        }
+        return low
+    }
+
+    /// Inserts a level or replaces its quantity (`quantity` must not be zero).
+    /// Returns true when the side was full and a level (the deepest, possibly this one) was dropped.
+    @inlinable
+    func set(price: Price, quantity: Quantity) -> Bool {
+        let levels = header.pointee.levels
+        let count = self.count
+        let index = lowerBound(key(price), in: levels, count: count)
+        if index < count && levels[index].price == price {
+            levels[index].quantity = quantity
+            return false
+        }
+        if _slowPath(count == capacity) {
+            insertDroppingDeepest(BookLevel(price: price, quantity: quantity), at: index, levels: levels)
+            return true
+        }
+        Self.moveLevels(levels, from: index, to: index &+ 1, count: count &- index)
+        levels[index] = BookLevel(price: price, quantity: quantity)
+        header.pointee.count = Int32(truncatingIfNeeded: count &+ 1)
+        return false
+    }
+
+    /// Full side: the deepest level (index 0) goes. If the new level would itself be the
+    /// deepest (insertion index 0), it is the one dropped.
+    @inlinable
+    func insertDroppingDeepest(_ level: BookLevel, at index: Int, levels: UnsafeMutablePointer<BookLevel>) {
+        guard index > 0 else { return }
+        Self.moveLevels(levels, from: 1, to: 0, count: index &- 1)
+        levels[index &- 1] = level
+    }
+
+    /// Removes the level at `price`; false when there was none.
+    @inlinable
+    func remove(price: Price) -> Bool {
+        let levels = header.pointee.levels
+        let count = self.count
+        let index = lowerBound(key(price), in: levels, count: count)
+        guard index < count && levels[index].price == price else { return false }
+        Self.moveLevels(levels, from: index &+ 1, to: index, count: count &- index &- 1)
+        header.pointee.count = Int32(truncatingIfNeeded: count &- 1)
+        return true
+    }
+
+    @inlinable
+    func removeAll() { header.pointee.count = 0 }
+
+    /// Replaces every level with the nonzero-quantity levels of `snapshot`, keeping the best
+    /// `capacity` of them. Returns how many did not fit.
+    ///
+    /// Venues send snapshots best first with unique prices: that case is two passes and a
+    /// straight copy into place. Any other order falls back to one `set` per level. A price
+    /// listed twice: the later quantity wins.
+    @inlinable
+    func replaceAll<Levels: Collection<BookLevel>>(with snapshot: Levels) -> Int {
+        var nonZeroCount = 0
+        var previousKey = Int64.max
+        for level in snapshot where !level.quantity.isZero {
+            let key = self.key(level.price)
+            if _slowPath(nonZeroCount > 0 && key >= previousKey) {
+                return replaceAllOutOfOrder(with: snapshot)
+            }
+            previousKey = key
+            nonZeroCount &+= 1
+        }
+        let kept = min(nonZeroCount, capacity)
+        let levels = header.pointee.levels
+        // Best first in, best last in storage: fill from the top slot down.
+        var slot = kept &- 1
+        for level in snapshot where !level.quantity.isZero {
+            guard slot >= 0 else { break }
+            levels[slot] = level
+            slot &-= 1
+        }
+        header.pointee.count = Int32(truncatingIfNeeded: kept)
+        return nonZeroCount &- kept
+    }
+
+    @inlinable
+    func replaceAllOutOfOrder<Levels: Collection<BookLevel>>(with snapshot: Levels) -> Int {
+        removeAll()
+        var dropped = 0
+        for level in snapshot where !level.quantity.isZero {
+            if set(price: level.price, quantity: level.quantity) { dropped &+= 1 }
+        }
+        return dropped
+    }
+
+    /// Visits up to `limit` levels, best first.
+    @inlinable
+    func forEach<Failure: Error>(limit: Int, _ body: (BookLevel) throws(Failure) -> Void) throws(Failure) {
+        let levels = header.pointee.levels
+        let count = self.count
+        let end = limit < count ? count &- limit : 0
+        var index = count &- 1
+        while index >= end {
+            try body(levels[index])
+            index &-= 1
+        }
+    }
+
+    /// Overlapping-safe move of `count` levels (memmove).
+    @inlinable @inline(__always)
+    static func moveLevels(_ levels: UnsafeMutablePointer<BookLevel>, from source: Int, to destination: Int, count: Int) {
+        UnsafeMutableRawPointer(levels + destination)
+            .copyMemory(from: levels + source, byteCount: count &* MemoryLayout<BookLevel>.stride)
+    }
+}
