@@ -26,6 +26,8 @@ let package = Package(
                 .linkedLibrary("xdp"),
                 .linkedLibrary("bpf"),
                 .linkedLibrary("numa"),
+                .linkedLibrary("ssl"),
+                .linkedLibrary("crypto"),
             ]
         ),
         // The one errno-wrapping syscall helper and the Linux concepts built on it
@@ -41,6 +43,18 @@ let package = Package(
             dependencies: ["TickwireSystem", "CTickwire"],
             swiftSettings: hotPathSettings
         ),
+        // Venue adapters (one file per venue), the shared JSON byte scanner, book sync and checksums.
+        .target(
+            name: "TickwireVenues",
+            dependencies: ["TickwireCore"],
+            swiftSettings: hotPathSettings
+        ),
+        // TLS (OpenSSL), WebSocket and HTTP clients and servers; UDP senders and receivers.
+        .target(
+            name: "TickwireTransport",
+            dependencies: ["TickwireSystem", "TickwireCore", "CTickwire"],
+            swiftSettings: hotPathSettings
+        ),
         .executableTarget(
             name: "tickwire",
             dependencies: [
@@ -51,6 +65,8 @@ let package = Package(
         ),
         .testTarget(name: "TickwireSystemTests", dependencies: ["TickwireSystem"]),
         .testTarget(name: "TickwireCoreTests", dependencies: ["TickwireCore"]),
+        .testTarget(name: "TickwireVenuesTests", dependencies: ["TickwireVenues"]),
+        .testTarget(name: "TickwireTransportTests", dependencies: ["TickwireTransport"]),
         .testTarget(name: "TickwireCLITests", dependencies: ["tickwire"]),
         .executableTarget(
             name: "CoreBenchmarks",

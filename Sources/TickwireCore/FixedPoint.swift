@@ -1,6 +1,6 @@
 /// Number of decimal places in a fixed-point value: mantissa × 10^-digits.
 /// One scale per instrument for prices and one for quantities (from its definition).
-public struct Scale: Hashable, Sendable, Comparable, CustomStringConvertible {
+public struct Scale: Hashable, Sendable, Comparable, BitwiseCopyable, CustomStringConvertible {
     /// 0...18: 10^18 is the largest power of ten an Int64 holds.
     public let digits: UInt8
 
@@ -35,7 +35,7 @@ let powersOfTen: [Int64] = [
 ]
 
 /// A price as an integer count of the instrument's price ticks (10^-scale units).
-public struct Price: Hashable, Sendable, Comparable, CustomStringConvertible {
+public struct Price: Hashable, Sendable, Comparable, BitwiseCopyable, CustomStringConvertible {
     public var mantissa: Int64
     @inlinable public init(mantissa: Int64) { self.mantissa = mantissa }
     @inlinable public static func < (a: Price, b: Price) -> Bool { a.mantissa < b.mantissa }
@@ -44,7 +44,7 @@ public struct Price: Hashable, Sendable, Comparable, CustomStringConvertible {
 }
 
 /// A quantity as an integer count of 10^-scale units. Zero on a book level means "delete".
-public struct Quantity: Hashable, Sendable, Comparable, CustomStringConvertible {
+public struct Quantity: Hashable, Sendable, Comparable, BitwiseCopyable, CustomStringConvertible {
     public var mantissa: Int64
     @inlinable public init(mantissa: Int64) { self.mantissa = mantissa }
     @inlinable public static func < (a: Quantity, b: Quantity) -> Bool { a.mantissa < b.mantissa }
@@ -54,13 +54,13 @@ public struct Quantity: Hashable, Sendable, Comparable, CustomStringConvertible 
 }
 
 /// Book side.
-public enum Side: UInt8, Sendable, CaseIterable {
+public enum Side: UInt8, Sendable, CaseIterable, BitwiseCopyable {
     case bid = 0
     case ask = 1
 }
 
 /// Dense instrument id: an index into preallocated tables (no hashing on the hot path).
-public struct InstrumentId: Hashable, Sendable, Comparable, CustomStringConvertible {
+public struct InstrumentId: Hashable, Sendable, Comparable, BitwiseCopyable, CustomStringConvertible {
     public var rawValue: UInt16
     @inlinable public init(_ rawValue: UInt16) { self.rawValue = rawValue }
     @inlinable public var index: Int { Int(rawValue) }
