@@ -4,7 +4,7 @@
 // Stored properties are declared widest first to keep the structs compact.
 
 /// Sets the quantity at one price level; a quantity of zero deletes the level.
-public struct BookDelta: Hashable, Sendable {
+public struct BookDelta: Hashable, Sendable, BitwiseCopyable {
     public var price: Price
     public var quantity: Quantity
     /// The venue's sequence key of the update this delta belongs to (Binance `u`, OKX `seqId`…), 0 if none.
@@ -34,7 +34,7 @@ public struct BookDelta: Hashable, Sendable {
 }
 
 /// A public trade.
-public struct Trade: Hashable, Sendable {
+public struct Trade: Hashable, Sendable, BitwiseCopyable {
     public var price: Price
     public var quantity: Quantity
     public var tradeId: UInt64
@@ -64,7 +64,7 @@ public struct Trade: Hashable, Sendable {
 }
 
 /// Top of book. An empty side has price and quantity zero.
-public struct BestBidOffer: Hashable, Sendable {
+public struct BestBidOffer: Hashable, Sendable, BitwiseCopyable {
     public var bidPrice: Price
     public var bidQuantity: Quantity
     public var askPrice: Price
@@ -91,9 +91,9 @@ public struct BestBidOffer: Hashable, Sendable {
 }
 
 /// Whether the publisher's book of an instrument matches the venue, and if not, why.
-public struct BookStatus: Hashable, Sendable {
+public struct BookStatus: Hashable, Sendable, BitwiseCopyable {
     /// Closed set: a new state would need a new protocol version.
-    public enum State: UInt8, Sendable, CaseIterable {
+    public enum State: UInt8, Sendable, CaseIterable, BitwiseCopyable {
         case valid = 1
         /// Known wrong, no recovery under way (e.g. the venue is disconnected).
         case invalid = 2
@@ -102,7 +102,7 @@ public struct BookStatus: Hashable, Sendable {
     }
 
     /// Open set: consumers must accept codes newer than they know, so this is a struct, not an enum.
-    public struct Reason: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
+    public struct Reason: RawRepresentable, Hashable, Sendable, BitwiseCopyable, CustomStringConvertible {
         public var rawValue: UInt8
         @inlinable public init(rawValue: UInt8) { self.rawValue = rawValue }
 
