@@ -101,7 +101,8 @@ typedef enum tw_book_reason {
     TW_REASON_STALE = 5,
     TW_REASON_DISCONNECTED = 6,
     TW_REASON_SNAPSHOT_PENDING = 7,
-    TW_REASON_VENUE_RESET = 8
+    TW_REASON_VENUE_RESET = 8,
+    TW_REASON_MALFORMED_MESSAGE = 9
 } tw_book_reason;
 
 /* Venue codes: an open set, accept codes not listed here. */

@@ -121,6 +121,8 @@ public struct BookStatus: Hashable, Sendable, BitwiseCopyable {
         public static let snapshotPending = Reason(rawValue: 7)
         /// The venue restarted its update ids or sent an unsolicited snapshot.
         public static let venueReset = Reason(rawValue: 8)
+        /// A venue message for the instrument could not be parsed: an update may be missing.
+        public static let malformedMessage = Reason(rawValue: 9)
 
         public var description: String {
             switch self {
@@ -133,6 +135,7 @@ public struct BookStatus: Hashable, Sendable, BitwiseCopyable {
             case .disconnected: "disconnected"
             case .snapshotPending: "snapshotPending"
             case .venueReset: "venueReset"
+            case .malformedMessage: "malformedMessage"
             default: "reason(\(rawValue))"
             }
         }
