@@ -1,8 +1,11 @@
-import Foundation
 import Synchronization
 import Testing
 import TickwireCore
 import TickwireSystem
+
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// A 64-byte element, the size of the feeder's book events; every field is derived from one
 /// sequence number so a torn or stale slot shows up as a mismatch.
