@@ -9,6 +9,7 @@
 # Environment: BENCH_RUNS (runs per side, default 5), BENCH_SCRATCH (build outputs,
 # default .build-bench/), RING_ITEMS / RING_ROUND_TRIPS (per run, defaults 30M / 1M).
 set -euo pipefail
+shopt -s inherit_errexit  # a failing build inside $(...) must stop the script too
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 SCRATCH=${BENCH_SCRATCH:-$ROOT/.build-bench}
@@ -54,10 +55,13 @@ record_result() {
 }
 
 # Builds TickwireCore (and what it depends on) in release with cross-module optimization, the
-# way the tickwire executable gets it; prints the bin directory.
+# way the tickwire executable gets it.
 build_tickwire_core() {
-    swift build -c release --scratch-path "$SCRATCH" -Xswiftc -cross-module-optimization \
-        --target TickwireCore >&2
+    swift build -c release --scratch-path "$SCRATCH" -Xswiftc -cross-module-optimization --target TickwireCore
+}
+
+# Where build_tickwire_core left its modules and objects.
+tickwire_bin_path() {
     swift build -c release --scratch-path "$SCRATCH" --show-bin-path
 }
 
@@ -86,8 +90,9 @@ ring_section() {
     echo "   64-byte items, capacity 8192, producer on core 0, consumer on core 1, $RUNS runs each"
     ensure_apt_package libboost-dev
 
+    build_tickwire_core
     local bin
-    bin=$(build_tickwire_core)
+    bin=$(tickwire_bin_path)
     mkdir -p "$PEERS_OUT"
     g++ -std=c++17 -O3 -pthread "$ROOT/scripts/peers/ring_peer.cpp" -o "$PEERS_OUT/ring_boost"
     compile_swift_harness "$ROOT/scripts/peers/ring_swift/main.swift" "$PEERS_OUT/ring_swift" "$bin"

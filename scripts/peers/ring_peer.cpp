@@ -14,6 +14,7 @@
 #include <sched.h>
 #include <time.h>
 
+#include <algorithm>
 #include <cinttypes>
 #include <cstdint>
 #include <cstdio>

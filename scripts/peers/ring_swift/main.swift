@@ -66,6 +66,12 @@ func startOnCore1(_ body: @escaping () -> Void) -> pthread_t {
     return handle
 }
 
+/// Staging buffers on cache-line boundaries, like the C++ side's `alignas(64)` items.
+func allocateLineAligned(_ count: Int) -> UnsafeMutableBufferPointer<Item> {
+    let raw = UnsafeMutableRawPointer.allocate(byteCount: count * MemoryLayout<Item>.stride, alignment: 64)
+    return UnsafeMutableBufferPointer(start: raw.bindMemory(to: Item.self, capacity: count), count: count)
+}
+
 /// M items/s for `items` items after `warmupItems` untimed ones, one item per call.
 func throughputSingle(_ ring: SpscRing<Item>) -> Double {
     let total = UInt64(warmupItems + items)
@@ -94,7 +100,7 @@ func throughputBatch(_ ring: SpscRing<Item>) -> Double {
     let total = UInt64(warmupItems + items)
     let consumer = ring.consumer
     let thread = startOnCore1 {
-        let received = UnsafeMutableBufferPointer<Item>.allocate(capacity: batchSize)
+        let received = allocateLineAligned(batchSize)
         defer { received.deallocate() }
         var expected: UInt64 = 0
         while expected < total {
@@ -106,7 +112,7 @@ func throughputBatch(_ ring: SpscRing<Item>) -> Double {
         }
     }
     let producer = ring.producer
-    let staged = UnsafeMutableBufferPointer<Item>.allocate(capacity: batchSize)
+    let staged = allocateLineAligned(batchSize)
     defer { staged.deallocate() }
     var start: UInt64 = 0
     var timedFrom: UInt64?
