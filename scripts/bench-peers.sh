@@ -67,14 +67,21 @@ tickwire_bin_path() {
 
 # Compiles a one-file Swift harness against the release-built Tickwire modules: the ring code
 # reaches the harness through its @inlinable API, exactly as it reaches the executable.
+# The objects go through a static archive so the linker takes only the members the harness
+# needs (not, say, TLS code and its libraries).
 compile_swift_harness() {
     local source=$1 output=$2 bin=$3
+    local archive=$PEERS_OUT/libTickwireForPeers.a
+    rm -f "$archive"
+    ar rcs "$archive" "$bin"/TickwireCore.build/*.o "$bin"/TickwireSystem.build/*.o "$bin"/CTickwire.build/*.o
+    # CTickwire's own module map when it ships one in include/, else the one SwiftPM generated.
+    local -a module_map=()
+    if [[ ! -f $ROOT/Sources/CTickwire/include/module.modulemap ]]; then
+        module_map=(-Xcc -fmodule-map-file="$bin/CTickwire.build/module.modulemap")
+    fi
     swiftc -O -wmo -cross-module-optimization -module-name "$(basename "$output")" "$source" \
-        -I "$bin/Modules" \
-        -Xcc -fmodule-map-file="$bin/CTickwire.build/module.modulemap" \
-        -Xcc -I -Xcc "$ROOT/Sources/CTickwire/include" \
-        "$bin"/TickwireCore.build/*.o "$bin"/TickwireSystem.build/*.o "$bin"/CTickwire.build/*.o \
-        -lnuma -lxdp -lbpf \
+        -I "$bin/Modules" "${module_map[@]}" -Xcc -I -Xcc "$ROOT/Sources/CTickwire/include" \
+        -L "$PEERS_OUT" -lTickwireForPeers -lnuma -lxdp -lbpf \
         -o "$output"
 }
 
