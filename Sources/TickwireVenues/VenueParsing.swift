@@ -244,6 +244,11 @@ struct TradeScratch {
         count &+= 1
     }
 
+    /// Forgets the trades appended after the first `count` (a part of the message not to publish).
+    mutating func truncate(to count: Int) {
+        self.count = min(self.count, count)
+    }
+
     func emit<Sink: VenueEventSink>(to sink: inout Sink) {
         for index in 0..<count { sink.trade(trades[index]) }
     }
