@@ -72,6 +72,7 @@ let package = Package(
             name: "CoreBenchmarks",
             dependencies: [
                 "TickwireCore",
+                "TickwireVenues",
                 .product(name: "Benchmark", package: "benchmark"),
             ],
             path: "Benchmarks/CoreBenchmarks",

@@ -7,6 +7,7 @@ let benchmarks: @Sendable () -> Void = {
     ringBenchmarks()
     bookBenchmarks()
     wireBenchmarks()
+    venueParseBenchmarks()
 }
 
 /// Benchmarks on the ingest → book → send path must not allocate. (No `.cpuTotal`: reading
