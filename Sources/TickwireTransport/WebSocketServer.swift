@@ -165,7 +165,7 @@ public final class WebSocketServer {
 
     /// Writes every queued frame the sockets take now.
     public func flush() {
-        for connection in connections.values where !connection.outbound.isEmpty {
+        for connection in connections.values where !connection.outbound.isEmpty || connection.phase == .finishing {
             do throws(TransportError) {
                 try connection.outbound.flush(to: connection.transport)
                 if connection.outbound.isEmpty && connection.phase == .finishing { remove(connection) }
@@ -241,10 +241,14 @@ public final class WebSocketServer {
                 }
             }
         } catch {
-            if case .protocolError = error { sendCloseAndFinish(connection, code: WebSocketCloseCode.protocolError) }
-            else if case .oversize = error { sendCloseAndFinish(connection, code: WebSocketCloseCode.messageTooBig) }
-            else { remove(connection) }
-            if connection.phase != .awaitingRequest { handler(.disconnected(connection.id, code: nil)) }
+            // Only a WebSocket client still open is reported: closes were reported when their frame came.
+            let wasOpen = connection.phase == .webSocket || connection.phase == .closing
+            switch error {
+            case .protocolError: sendCloseAndFinish(connection, code: WebSocketCloseCode.protocolError)
+            case .oversize: sendCloseAndFinish(connection, code: WebSocketCloseCode.messageTooBig)
+            default: remove(connection)
+            }
+            if wasOpen { handler(.disconnected(connection.id, code: nil)) }
         }
     }
 

@@ -146,3 +146,23 @@ extension LoopbackTests {
         }
     }
 }
+
+extension LoopbackTests {
+    @Suite struct ServerEvents {
+        @Test func eachClientIsReportedOnceAndHTTPClientsNever() throws {
+            let server = try ServerHarness { $0.httpHandler = { _ in HTTPResponse(status: 200, body: [UInt8]("{}")) } }
+            #expect(try RestClient().get("http://127.0.0.1:\(server.port)/api/v3/depth?symbol=X") == .ok(status: 200, body: [UInt8]("{}")))
+            let first = try WebSocketClient(url: "ws://127.0.0.1:\(server.port)/a")
+            let second = try WebSocketClient(url: "ws://127.0.0.1:\(server.port)/b")
+            try first.connect()
+            try second.connect()
+            try first.close()
+            #expect(try first.collect(1).events == [.closed(WebSocketCloseCode.normal, "")])
+            second.disconnect()
+            _ = try server.waitFor { $0.count >= 4 ? true : nil }
+            usleep(50_000)  // room for a wrong extra event to show up
+            // IDs count every accepted connection: the HTTP GET took 1.
+            #expect(server.events == [.connected(2, "/a"), .connected(3, "/b"), .disconnected(2, WebSocketCloseCode.normal), .disconnected(3, nil)])
+        }
+    }
+}
