@@ -7,6 +7,7 @@ let benchmarks: @Sendable () -> Void = {
     ringBenchmarks()
     bookBenchmarks()
     wireBenchmarks()
+    venueExampleBenchmarks()
     venueParseBenchmarks()
 }
 
