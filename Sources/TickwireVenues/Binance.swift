@@ -471,56 +471,74 @@ extension JSONScanner {
     @inlinable @inline(__always)
     mutating func binanceDecimal(scale: Scale) throws(JSONError) -> Int64 {
         skipWhitespace()
-        let origin = position
-        var cursor = position
-        if _fastPath(cursor < end && cursor.pointee == UInt8(ascii: "\"")) {
-            cursor += 1
-            var integer: UInt64 = 0
-            let integerStart = cursor
-            while cursor < end {
-                let digit = cursor.pointee &- UInt8(ascii: "0")
-                if digit >= 10 { break }
-                integer = integer &* 10 &+ UInt64(digit)
-                cursor += 1
-            }
-            let integerDigits = cursor - integerStart
-            if _fastPath(integerDigits > 0 && integerDigits <= 18 && cursor < end) {
-                let scaleDigits = Int(scale.digits)
-                var fraction: UInt64 = 0
-                var fractionDigits = 0
-                var exact = true
-                if cursor.pointee == UInt8(ascii: ".") {
-                    cursor += 1
-                    let fractionStart = cursor
-                    while cursor < end {
-                        let digit = cursor.pointee &- UInt8(ascii: "0")
-                        if digit >= 10 { break }
-                        if fractionDigits < scaleDigits {
-                            fraction = fraction &* 10 &+ UInt64(digit)
-                            fractionDigits &+= 1
-                        } else if digit != 0 {
-                            exact = false
-                        }
-                        cursor += 1
-                    }
-                    if cursor == fractionStart { exact = false }
-                }
-                if _fastPath(exact && cursor < end && cursor.pointee == UInt8(ascii: "\"")) {
-                    while fractionDigits < scaleDigits {
-                        fraction = fraction &* 10
-                        fractionDigits &+= 1
-                    }
-                    let (scaled, overflow) = integer.multipliedReportingOverflow(by: UInt64(scale.multiplier))
-                    let (mantissa, carry) = scaled.addingReportingOverflow(fraction)
-                    if _fastPath(!overflow && !carry && mantissa <= UInt64(Int64.max)) {
-                        position = cursor + 1
-                        return Int64(mantissa)
-                    }
-                }
+        if _fastPath(position < end && position.pointee == UInt8(ascii: "\"")) {
+            var cursor = position + 1
+            if let value = Self.fusedDecimal(&cursor, end, scaleDigits: Int(scale.digits), multiplier: Self.powerOfTen(scale)) {
+                position = cursor
+                return value
             }
         }
-        position = origin
         return try decimal(scale: scale)
+    }
+
+    /// 10^scale without the global table (whose lazy-init check would sit in the loop).
+    @inlinable @inline(__always)
+    static func powerOfTen(_ scale: Scale) -> UInt64 {
+        var value: UInt64 = 1
+        var digits = scale.digits
+        while digits > 0 {
+            value &*= 10
+            digits &-= 1
+        }
+        return value
+    }
+
+    /// The digits of a quoted decimal, `cursor` just past the opening quote: the exact
+    /// mantissa with `cursor` past the closing quote, or nil (cursor untouched) for anything
+    /// that is not plain `digits[.digits]` exact at the scale and within 63 bits.
+    @inlinable @inline(__always)
+    static func fusedDecimal(
+        _ cursor: inout UnsafePointer<UInt8>, _ end: UnsafePointer<UInt8>, scaleDigits: Int, multiplier: UInt64
+    ) -> Int64? {
+        var p = cursor
+        let integerStart = p
+        var integer: UInt64 = 0
+        while p < end {
+            let digit = p.pointee &- UInt8(ascii: "0")
+            if digit >= 10 { break }
+            integer = integer &* 10 &+ UInt64(digit)
+            p += 1
+        }
+        let integerDigits = p - integerStart
+        guard _fastPath(integerDigits > 0 && integerDigits <= 18 && p < end) else { return nil }
+        var fraction: UInt64 = 0
+        var fractionDigits = 0
+        if p.pointee == UInt8(ascii: ".") {
+            p += 1
+            let fractionStart = p
+            while p < end {
+                let digit = p.pointee &- UInt8(ascii: "0")
+                if digit >= 10 { break }
+                if fractionDigits < scaleDigits {
+                    fraction = fraction &* 10 &+ UInt64(digit)
+                    fractionDigits &+= 1
+                } else if digit != 0 {
+                    return nil
+                }
+                p += 1
+            }
+            guard _fastPath(p != fractionStart && p < end) else { return nil }
+        }
+        guard _fastPath(p.pointee == UInt8(ascii: "\"")) else { return nil }
+        while fractionDigits < scaleDigits {
+            fraction &*= 10
+            fractionDigits &+= 1
+        }
+        let (scaled, overflow) = integer.multipliedReportingOverflow(by: multiplier)
+        let (mantissa, carry) = scaled.addingReportingOverflow(fraction)
+        guard _fastPath(!overflow && !carry && mantissa <= UInt64(Int64.max)) else { return nil }
+        cursor = p + 1
+        return Int64(mantissa)
     }
 
     /// A bare non-negative integer (update ids, times) parsed while scanned; anything else
@@ -547,16 +565,67 @@ extension JSONScanner {
     }
 
     /// A level array `[["price","qty"],…]` into `out` (at most `capacity` levels; more
-    /// sets `overflow` and skips the rest). Returns the count.
+    /// sets `overflow` and skips the rest). Returns the count. The compact form Binance
+    /// sends is read in one pointer walk; anything else (whitespace, bare numbers, too many
+    /// levels, errors) is read again from the start by the general scanner.
     @inlinable @inline(__always)
     mutating func binanceLevels(
+        into out: UnsafeMutablePointer<BinanceLevel>, capacity: Int, priceScale: Scale, quantityScale: Scale,
+        overflow: inout Bool
+    ) throws(JSONError) -> Int {
+        skipWhitespace()
+        if let count = compactLevels(into: out, capacity: capacity, priceScale: priceScale, quantityScale: quantityScale) {
+            return count
+        }
+        return try generalLevels(into: out, capacity: capacity, priceScale: priceScale, quantityScale: quantityScale, overflow: &overflow)
+    }
+
+    /// `[["p","q"],["p","q"]]` with no whitespace, or nil with the cursor untouched.
+    @inlinable @inline(__always)
+    mutating func compactLevels(
+        into out: UnsafeMutablePointer<BinanceLevel>, capacity: Int, priceScale: Scale, quantityScale: Scale
+    ) -> Int? {
+        let end = self.end
+        var p = position
+        guard _fastPath(end - p >= 2 && p[0] == UInt8(ascii: "[")) else { return nil }
+        if p[1] == UInt8(ascii: "]") {
+            position = p + 2
+            return 0
+        }
+        p += 1
+        let priceDigits = Int(priceScale.digits), quantityDigits = Int(quantityScale.digits)
+        let priceMultiplier = Self.powerOfTen(priceScale), quantityMultiplier = Self.powerOfTen(quantityScale)
+        var count = 0
+        while true {
+            guard _fastPath(count < capacity && end - p > 2 && p[0] == UInt8(ascii: "[") && p[1] == UInt8(ascii: "\"")) else { return nil }
+            p += 2
+            guard let price = Self.fusedDecimal(&p, end, scaleDigits: priceDigits, multiplier: priceMultiplier), _fastPath(price > 0),
+                  _fastPath(end - p > 2 && p[0] == UInt8(ascii: ",") && p[1] == UInt8(ascii: "\"")) else { return nil }
+            p += 2
+            guard let quantity = Self.fusedDecimal(&p, end, scaleDigits: quantityDigits, multiplier: quantityMultiplier),
+                  _fastPath(end - p > 1 && p[0] == UInt8(ascii: "]")) else { return nil }
+            out[count] = BinanceLevel(price: price, quantity: quantity)
+            count &+= 1
+            let next = p[1]
+            p += 2
+            if next == UInt8(ascii: "]") {
+                position = p
+                return count
+            }
+            guard _fastPath(next == UInt8(ascii: ",")) else { return nil }
+        }
+    }
+
+    /// The general reading of a level array (any whitespace, bare numbers), with typed errors.
+    @inlinable
+    mutating func generalLevels(
         into out: UnsafeMutablePointer<BinanceLevel>, capacity: Int, priceScale: Scale, quantityScale: Scale,
         overflow: inout Bool
     ) throws(JSONError) -> Int {
         try beginArray()
         var count = 0
         while try nextElement() {
-            guard _fastPath(count < capacity) else {
+            guard count < capacity else {
                 overflow = true
                 try skipValue()
                 continue
@@ -568,9 +637,9 @@ extension JSONScanner {
             guard try nextElement() else { throw error(.missingField("quantity")) }
             let quantityOrigin = offset
             let quantity = try binanceDecimal(scale: quantityScale)
-            if _slowPath(try nextElement()) { throw error(.unexpectedByte(UInt8(ascii: ","))) }
-            guard _fastPath(price > 0) else { throw JSONError(.decimal(.invalidCharacter(offset: 0)), offset: priceOrigin) }
-            guard _fastPath(quantity >= 0) else { throw JSONError(.decimal(.invalidCharacter(offset: 0)), offset: quantityOrigin) }
+            if try nextElement() { throw error(.unexpectedByte(UInt8(ascii: ","))) }
+            guard price > 0 else { throw JSONError(.decimal(.invalidCharacter(offset: 0)), offset: priceOrigin) }
+            guard quantity >= 0 else { throw JSONError(.decimal(.invalidCharacter(offset: 0)), offset: quantityOrigin) }
             out[count] = BinanceLevel(price: price, quantity: quantity)
             count &+= 1
         }

@@ -180,6 +180,41 @@ func completes(_ events: [SinkEvent]) -> [UInt64] {
         #expect(fast == general, "\(text)")
     }
 
+    /// The one-walk level reader gives what the general reader gives, levels or error.
+    @Test(arguments: [
+        #"[["2683.80000000","3.02920000"],["2679.00","28.2153"]]"#, #"[]"#, #"[ ]"#, #"[["1","0"]]"#,
+        #"[ ["1.5", "2"] ]"#, #"[[1.5,"2"]]"#, #"[["0","1"]]"#, #"[["1","-1"]]"#, #"[["1","2","3"]]"#,
+        #"[["1.234","2"]]"#, #"[["1","2"],]"#, #"[["1","2"]"#, #"[["1","2"],["3""#, #"[["1"]]"#,
+        #"[["99999999999999999","1"]]"#, #"[["1e2","1"]]"#, #"[["1.","1"]]"#, #"[["1","2"]x"#,
+    ])
+    func compactLevelsAgreeWithTheGeneralReader(text: String) {
+        let out = UnsafeMutablePointer<BinanceLevel>.allocate(capacity: 4)
+        defer { out.deallocate() }
+        func read(_ compact: Bool) -> Result<[Int64], JSONError> {
+            Result { () throws(JSONError) in
+                try scan(text) { (s) throws(JSONError) -> [Int64] in
+                    var overflow = false
+                    let count = compact
+                        ? try s.binanceLevels(into: out, capacity: 4, priceScale: Scale(2), quantityScale: Scale(4), overflow: &overflow)
+                        : try s.generalLevels(into: out, capacity: 4, priceScale: Scale(2), quantityScale: Scale(4), overflow: &overflow)
+                    return (0..<count).flatMap { [out[$0].price, out[$0].quantity] } + [s.isAtEnd() ? 1 : 0]
+                }
+            }
+        }
+        #expect(read(true) == read(false), "\(text)")
+    }
+
+    @Test func moreLevelsThanTheScratchHoldsAreRefusedNotWrittenPastIt() throws {
+        // The scratch holds max(maxLevelsPerSide, the REST snapshot limit) levels a side: 5000 on spot.
+        var h = SpotHarness { $0.maxLevelsPerSide = 2 }
+        try h.sync(first: 10, last: 12, lastUpdateId: 11)
+        let levels = (1...5001).map { ("\($0).00", "1") }
+        #expect(throws: VenueError.unexpectedMessage("depth event with more levels a side than maxLevelsPerSide")) {
+            try h.send(h.depthFrame(13, 14, bids: levels))
+        }
+        #expect(h.events() == [.invalid(0, .malformedMessage)])
+    }
+
     @Test func aLevelWithAThirdElementOrANegativeQuantityIsRefused() throws {
         var h = SpotHarness()
         try h.sync(first: 10, last: 12, lastUpdateId: 11)
