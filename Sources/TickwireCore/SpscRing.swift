@@ -33,10 +33,8 @@ enum SpscRingLayout {
 /// - endpoints do not keep the ring alive: whoever uses them must also hold the ring
 ///   (e.g. the pipeline object that starts the threads owns it) until both threads stop.
 ///
-/// The endpoint methods are `@inlinable @inline(always)`: they are inlined into the caller in
-/// every module and even in debug builds, so release loops never pay a call and
-/// ThreadSanitizer sees the slot reads and writes at the call site (a generic, unspecialized
-/// copy would go through the runtime's value witnesses, which TSan does not instrument).
+/// The endpoint methods are `@inlinable @inline(__always)` so release builds of other modules
+/// (the executable, benchmarks) inline and specialize them: no call, no generic copy per item.
 ///
 /// A full ring refuses (returns `false` or a short count); nothing blocks or is overwritten.
 /// Indices count up forever (Int: centuries at a billion items per second) and are masked
@@ -138,7 +136,7 @@ public final class SpscRing<Element: BitwiseCopyable>: @unchecked Sendable {
         public var capacity: Int { mask &+ 1 }
 
         /// Appends `element` and publishes it; `false` (and nothing written) when the ring is full.
-        @inlinable @inline(always)
+        @inlinable @inline(__always)
         public func tryPush(_ element: Element) -> Bool {
             let tail = self.tail.pointee.load(ordering: .relaxed)
             guard _fastPath(freeSlots(at: tail, wanted: 1) > 0) else { return false }
@@ -149,7 +147,7 @@ public final class SpscRing<Element: BitwiseCopyable>: @unchecked Sendable {
 
         /// Copies as many of `source`'s elements as fit, in order, publishing them with one
         /// index store. Returns how many were copied (0 when the ring is full).
-        @inlinable @inline(always)
+        @inlinable @inline(__always)
         public func push(contentsOf source: UnsafeBufferPointer<Element>) -> Int {
             var copied = 0
             return produce(upTo: source.count) { run in
@@ -164,7 +162,7 @@ public final class SpscRing<Element: BitwiseCopyable>: @unchecked Sendable {
         /// as two when they wrap past the end of the storage (the second only if it filled the
         /// first completely), and returns how many leading slots of that run it initialized.
         /// Returns the total published.
-        @inlinable @inline(always)
+        @inlinable @inline(__always)
         public func produce(
             upTo maxCount: Int,
             _ fill: (UnsafeMutableBufferPointer<Element>) -> Int
@@ -190,7 +188,7 @@ public final class SpscRing<Element: BitwiseCopyable>: @unchecked Sendable {
 
         /// Free slots seen from `tail`. Reads the consumer's index (a shared line) only when the
         /// cached copy does not show `wanted` free slots.
-        @inlinable @inline(always)
+        @inlinable @inline(__always)
         func freeSlots(at tail: Int, wanted: Int) -> Int {
             let free = capacity &- (tail &- cachedHead.pointee)
             if _fastPath(free >= wanted) { return free }
@@ -227,7 +225,7 @@ public final class SpscRing<Element: BitwiseCopyable>: @unchecked Sendable {
         public var capacity: Int { mask &+ 1 }
 
         /// Removes and returns the oldest element; `nil` when the ring is empty.
-        @inlinable @inline(always)
+        @inlinable @inline(__always)
         public func tryPop() -> Element? {
             let head = self.head.pointee.load(ordering: .relaxed)
             guard _fastPath(availableSlots(at: head, wanted: 1) > 0) else { return nil }
@@ -238,7 +236,7 @@ public final class SpscRing<Element: BitwiseCopyable>: @unchecked Sendable {
 
         /// Copies up to `destination.count` of the oldest elements into `destination`, in order,
         /// releasing their slots with one index store. Returns how many were copied.
-        @inlinable @inline(always)
+        @inlinable @inline(__always)
         public func pop(into destination: UnsafeMutableBufferPointer<Element>) -> Int {
             var copied = 0
             return consume(upTo: destination.count) { run in
@@ -250,7 +248,7 @@ public final class SpscRing<Element: BitwiseCopyable>: @unchecked Sendable {
         /// Lets `body` read up to `maxCount` of the oldest elements in place — one run, or two
         /// when they wrap past the end of the storage — then releases them all with one index
         /// store. The buffers are valid only inside `body`. Returns how many were consumed.
-        @inlinable @inline(always)
+        @inlinable @inline(__always)
         public func consume(upTo maxCount: Int, _ body: (UnsafeBufferPointer<Element>) -> Void) -> Int {
             let head = self.head.pointee.load(ordering: .relaxed)
             let taken = min(maxCount, availableSlots(at: head, wanted: maxCount))
@@ -267,7 +265,7 @@ public final class SpscRing<Element: BitwiseCopyable>: @unchecked Sendable {
 
         /// Published elements seen from `head`. Reads the producer's index (a shared line) only
         /// when the cached copy does not show `wanted` elements.
-        @inlinable @inline(always)
+        @inlinable @inline(__always)
         func availableSlots(at head: Int, wanted: Int) -> Int {
             let available = cachedTail.pointee &- head
             if _fastPath(available >= wanted) { return available }

@@ -196,6 +196,12 @@ private struct Event64: BitwiseCopyable, Equatable {
 ///
 /// Serialized so the suite's own stress tests do not share the two cores with each other;
 /// waits yield the CPU so the test stays quick even when other suites run alongside.
+///
+/// ThreadSanitizer: a debug build shows TSan the index atomics but not the slot copies (at
+/// -Onone generic element copies run inside the Swift runtime, which is not instrumented), so
+/// a broken acquire/release goes unnoticed there. A release build sees both and did flag a
+/// deliberately relaxed tail load:
+/// `swift test -c release -Xswiftc -enable-testing --sanitize=thread --filter SpscRing`.
 @Suite(.serialized) struct SpscRingTwoThreads {
     // 10M + 10M + 1M items: about 1 s in a debug build on the 2-vCPU VM, 10-20 s under TSan.
     static let singleItemTotal: UInt64 = 10_000_000
