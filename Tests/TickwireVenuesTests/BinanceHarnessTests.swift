@@ -204,6 +204,63 @@ func completes(_ events: [SinkEvent]) -> [UInt64] {
         #expect(read(true) == read(false), "\(text)")
     }
 
+    /// Seeded random decimals (digits, points, zeros, junk) in level arrays long enough for
+    /// the 8-byte path: the one-walk reader and the general reader agree on every one.
+    @Test func randomLevelArraysReadTheSameByBothReaders() {
+        var state: UInt64 = 0x9E37_79B9_7F4A_7C15
+        func next(_ bound: Int) -> Int {
+            state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            return Int((state >> 33) % UInt64(bound))
+        }
+        func decimal() -> String {
+            let alphabet = Array("0000123456789")
+            var text = String((0..<(1 + next(10))).map { _ in alphabet[next(alphabet.count)] })
+            if next(4) != 0 { text += "." + String((0..<next(12)).map { _ in next(3) == 0 ? alphabet[next(alphabet.count)] : "0" }) }
+            if next(40) == 0 { text.insert(Array("-e+x ")[next(5)], at: text.index(text.startIndex, offsetBy: next(text.count))) }
+            return text
+        }
+        let out = UnsafeMutablePointer<BinanceLevel>.allocate(capacity: 8)
+        defer { out.deallocate() }
+        var agreed = 0
+        for _ in 0..<3000 {
+            let levels = (0..<(1 + next(4))).map { _ in #"["\#(decimal())","\#(decimal())"]"# }.joined(separator: ",")
+            let text = "[\(levels)]" + String(repeating: " ", count: next(20))
+            let scales = (Scale(UInt8(next(9))), Scale(UInt8(next(9))))
+            func read(_ compact: Bool) -> Result<[Int64], JSONError> {
+                Result { () throws(JSONError) in
+                    try scan(text) { (s) throws(JSONError) -> [Int64] in
+                        var overflow = false
+                        if compact {
+                            let count = try s.binanceLevels(into: out, capacity: 8, priceScale: scales.0, quantityScale: scales.1, overflow: &overflow)
+                            return (0..<count).flatMap { [out[$0].price, out[$0].quantity] }
+                        }
+                        // Reference: the shared scanner's own exact decimal (DecimalText), no fused code.
+                        var values: [Int64] = []
+                        try s.beginArray()
+                        while try s.nextElement() {
+                            try s.beginArray()
+                            guard try s.nextElement() else { throw s.error(.missingField("price")) }
+                            let priceOrigin = s.offset
+                            let price = try s.decimal(scale: scales.0)
+                            guard try s.nextElement() else { throw s.error(.missingField("quantity")) }
+                            let quantityOrigin = s.offset
+                            let quantity = try s.decimal(scale: scales.1)
+                            if try s.nextElement() { throw s.error(.unexpectedByte(UInt8(ascii: ","))) }
+                            guard price > 0 else { throw JSONError(.decimal(.invalidCharacter(offset: 0)), offset: priceOrigin) }
+                            guard quantity >= 0 else { throw JSONError(.decimal(.invalidCharacter(offset: 0)), offset: quantityOrigin) }
+                            values += [price, quantity]
+                        }
+                        return values
+                    }
+                }
+            }
+            let (compact, general) = (read(true), read(false))
+            #expect(compact == general, "\(text) at scales \(scales)")
+            if compact == general { agreed += 1 }
+        }
+        #expect(agreed == 3000)
+    }
+
     @Test func moreLevelsThanTheScratchHoldsAreRefusedNotWrittenPastIt() throws {
         // The scratch holds max(maxLevelsPerSide, the REST snapshot limit) levels a side: 5000 on spot.
         var h = SpotHarness { $0.maxLevelsPerSide = 2 }
