@@ -42,11 +42,28 @@ private final class LoopbackUDPSocket {
     }
 }
 
+/// The kernel turns RX timestamping on through a static key flipped by a deferred work item
+/// when the first socket asks for it, so the first datagrams after `setsockopt` may arrive
+/// unstamped. Ping-pong warm-up datagrams until one carries a stamp (at most a second).
+private func waitUntilKernelStamps(_ receiver: LoopbackUDPSocket, from sender: LoopbackUDPSocket) throws {
+    var buffer = [UInt8](repeating: 0, count: 16)
+    for _ in 0..<100 {
+        try sender.send([0], to: receiver)
+        var stamp = ctw_rx_timestamp()
+        _ = try buffer.withUnsafeMutableBytes { b in
+            try syscall("recvmsg") { ctw_recv_timestamped(receiver.fd, b.baseAddress, b.count, 0, nil, nil, &stamp) }
+        }
+        if stamp.kind == CTW_RX_TIMESTAMP_SOFTWARE { return }
+        usleep(10_000)
+    }
+}
+
 @Suite struct ReceiveTimestampTests {
     @Test func loopbackDatagramsCarryASoftwareReceiveTimestamp() throws {
         let receiver = try LoopbackUDPSocket()
         let sender = try LoopbackUDPSocket()
         try syscall("setsockopt(SO_TIMESTAMPING)") { ctw_enable_rx_timestamping(receiver.fd, 0) }
+        try waitUntilKernelStamps(receiver, from: sender)
         let before = ctw_realtime_ns()
         try sender.send(Array("tick".utf8), to: receiver)
         var buffer = [UInt8](repeating: 0, count: 64)
@@ -80,6 +97,7 @@ private final class LoopbackUDPSocket {
         let receiver = try LoopbackUDPSocket()
         let sender = try LoopbackUDPSocket()
         try syscall("setsockopt(SO_TIMESTAMPING)") { ctw_enable_rx_timestamping(receiver.fd, 0) }
+        try waitUntilKernelStamps(receiver, from: sender)
         let payloads: [[UInt8]] = (0..<16).map { i in [UInt8](repeating: UInt8(i), count: 10 + i) }
         var destination = receiver.address
         let sent = try withUnsafePointer(to: &destination) { p in
