@@ -17,6 +17,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/ordo-one/benchmark.git", exact: "1.38.1", traits: ["MallocInterposer"]),
+        .package(url: "https://github.com/LebJe/TOMLKit.git", from: "0.6.0"),
     ],
     targets: [
         // Thin static-inline wrappers over Linux, libnuma and libxdp/libbpf (CNIOLinux style).
@@ -55,9 +56,20 @@ let package = Package(
             dependencies: ["TickwireSystem", "TickwireCore", "CTickwire"],
             swiftSettings: hotPathSettings
         ),
+        // Venue configuration (TOML), the per-connection feed loop (WebSocket → adapter → books)
+        // and the REST snapshot helper thread; what `watch` and the daemon run.
+        .target(
+            name: "TickwireRuntime",
+            dependencies: [
+                "TickwireTransport", "TickwireVenues", "TickwireCore", "TickwireSystem",
+                .product(name: "TOMLKit", package: "TOMLKit"),
+            ],
+            swiftSettings: hotPathSettings
+        ),
         .executableTarget(
             name: "tickwire",
             dependencies: [
+                "TickwireRuntime",
                 "TickwireCore",
                 "TickwireSystem",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -68,6 +80,7 @@ let package = Package(
         .testTarget(name: "TickwireVenuesTests", dependencies: ["TickwireVenues"]),
         .testTarget(name: "TickwireTransportTests", dependencies: ["TickwireTransport"]),
         .testTarget(name: "TickwireCLITests", dependencies: ["tickwire"]),
+        .testTarget(name: "TickwireRuntimeTests", dependencies: ["TickwireRuntime", "TickwireTransport", "TickwireVenues", "TickwireCore", "tickwire"]),
         .executableTarget(
             name: "CoreBenchmarks",
             dependencies: [

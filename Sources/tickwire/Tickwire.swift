@@ -37,11 +37,6 @@ struct Demo: PlannedCommand {
     static let plannedIn = "the daemon issue"
 }
 
-struct Watch: PlannedCommand {
-    static let configuration = CommandConfiguration(abstract: "Connect to a venue and print its books.")
-    static let plannedIn = "the venues issue"
-}
-
 struct Listen: PlannedCommand {
     static let configuration = CommandConfiguration(abstract: "Join Tickwire channels and print books and latencies.")
     static let plannedIn = "the on-the-wire issue"
@@ -58,10 +53,7 @@ struct Config: ParsableCommand {
         subcommands: [Check.self]
     )
 
-    struct Check: PlannedCommand {
-        static let configuration = CommandConfiguration(abstract: "Validate a main or venue file without starting.")
-        static let plannedIn = "the daemon issue"
-    }
+    // Check: ConfigCheck.swift
 }
 
 struct Record: PlannedCommand {

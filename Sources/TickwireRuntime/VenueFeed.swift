@@ -1,0 +1,337 @@
+import CTickwire
+import TickwireCore
+import TickwireTransport
+import TickwireVenues
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// What a feed counts about its connection (the adapter and the book keeper keep the
+/// per-symbol counters).
+public struct FeedCounters: Sendable, Equatable {
+    /// Text messages handed to the adapter.
+    public var messages: UInt64 = 0
+    /// Messages the adapter refused, by kind.
+    public var malformed: UInt64 = 0
+    public var unknownSymbol: UInt64 = 0
+    public var unexpected: UInt64 = 0
+    public var rejected: UInt64 = 0
+    /// Binary frames (no venue here sends them): ignored.
+    public var binaryMessages: UInt64 = 0
+    /// Successful connects (the first one included).
+    public var connects: UInt64 = 0
+    public var connectFailures: UInt64 = 0
+    /// Connections that ended (server close, error, planned reconnect) and were re-established.
+    public var reconnects: UInt64 = 0
+    public var disconnects: UInt64 = 0
+    /// Keeper-detected failures handed to `adapter.resync`.
+    public var resyncs: UInt64 = 0
+    /// Messages over `max_message_bytes` (close 1009, reconnect).
+    public var oversize: UInt64 = 0
+    public var snapshotsRequested: UInt64 = 0
+    public var snapshotsDelivered: UInt64 = 0
+    /// Snapshot results of an earlier connection, dropped.
+    public var snapshotsStale: UInt64 = 0
+    public var snapshotRateLimits: UInt64 = 0
+    public var snapshotRetries: UInt64 = 0
+    /// Requests the adapter queued that could not be sent (the connection failed while sending).
+    public var sendFailures: UInt64 = 0
+
+    public init() {}
+
+    public var parseErrors: UInt64 { malformed + unknownSymbol + unexpected + rejected }
+}
+
+public struct FeedOptions: Sendable {
+    /// Stop when the connection ends instead of reconnecting (`watch --once`).
+    public var runOnce = false
+    /// Microseconds to sleep after an empty poll; 0 = pure busy polling (the feeder's mode).
+    public var idleSleepMicroseconds: UInt32 = 0
+    public init(runOnce: Bool = false, idleSleepMicroseconds: UInt32 = 0) {
+        self.runOnce = runOnce
+        self.idleSleepMicroseconds = idleSleepMicroseconds
+    }
+}
+
+/// Why `run` returned.
+public enum FeedStop: Equatable, Sendable {
+    /// `runOnce` and the connection ended; `code` is the close code when the server sent one.
+    case connectionEnded(code: UInt16?, reason: String)
+    /// `shouldStop` said so.
+    case requested
+}
+
+/// One venue connection: a WebSocket client, the venue's adapter and the book keeper (whose
+/// observer publishes), busy-polled by the thread that owns it. No async, no locks, no
+/// allocation per message: the payload is a view into the client's receive buffer, the
+/// adapter parses it in place into the books, the observer is called synchronously.
+///
+/// Life cycle of a connection: connect (blocking, with timeout) → `adapter.connected` (every
+/// book invalid, subscriptions queued) → requests performed → poll loop. After each message
+/// the keeper's pending resyncs go to `adapter.resync`, and queued requests are performed
+/// (text frames sent at once, REST snapshots handed to the `SnapshotFetcher` helper thread,
+/// reconnects done after the message). `adapter.tick` runs at least once a second.
+/// When the connection ends every book is reported invalid (`disconnected`) at once; then,
+/// unless `runOnce`, the feed waits a jittered exponential backoff delay (reset after a
+/// connection that stayed up for a minute) and connects again.
+public struct VenueFeed<Adapter: VenueAdapter, Observer: BookObserver> {
+    public let config: VenueConfig
+    public private(set) var adapter: Adapter
+    public private(set) var keeper: BookKeeper<Observer>
+    public let client: WebSocketClient
+    public private(set) var counters = FeedCounters()
+    public let options: FeedOptions
+    /// The last error that ended or prevented a connection (for status lines).
+    public private(set) var lastError: String?
+
+    private let instruments: [InstrumentId]
+    private let fetcher: SnapshotFetcher?
+    private var backoff: Backoff
+    private var requests: [VenueRequest] = []
+    private var epoch = 0
+    private var connectedAtMonotonic: UInt64 = 0
+    private var lastTick: UInt64 = 0
+    private var idlePolls = 0
+    private var reconnectRequested: String?
+    private var closedCode: UInt16?
+    private var connectionEnded = false
+
+    public init(config: VenueConfig, adapter: Adapter, books: FeedBooks, observer: Observer, options: FeedOptions = FeedOptions()) throws(FeedSetupError) {
+        self.config = config
+        self.adapter = adapter
+        self.options = options
+        keeper = BookKeeper(books: books.books, instruments: books.instruments, observer: observer)
+        instruments = books.symbols.map(\.instrument)
+        do {
+            client = try WebSocketClient(url: config.connectionURL, options: config.webSocketOptions)
+        } catch {
+            throw FeedSetupError("\(config.file):ws_url: \(error)")
+        }
+        fetcher = config.restURL != nil ? try SnapshotFetcher(extraCAFile: config.tlsCAFile) : nil
+        fetcher?.start()
+        backoff = config.backoff
+        requests.reserveCapacity(64)
+    }
+
+    /// Stops the snapshot helper; call once the feed is done.
+    public func shutDown() {
+        fetcher?.stop()
+        client.disconnect()
+    }
+
+    public var isConnected: Bool { client.state == .open }
+
+    /// Runs until `runOnce` sees the connection end, or `shouldStop` returns true (checked
+    /// between polls, at least once a second while waiting to reconnect). `idle` runs after
+    /// every poll that delivered nothing (the table view redraws from there).
+    public mutating func run(shouldStop: () -> Bool = { false }, idle: (inout Self) -> Void = { _ in }) -> FeedStop {
+        while true {
+            if shouldStop() { return .requested }
+            if client.state != .open {
+                if connectionEnded && options.runOnce {
+                    return .connectionEnded(code: closedCode, reason: lastError ?? "closed")
+                }
+                if !establish(shouldStop: shouldStop) {
+                    if options.runOnce { return .connectionEnded(code: nil, reason: lastError ?? "connect failed") }
+                    continue
+                }
+            }
+            if step() == 0 {
+                idle(&self)
+                if options.idleSleepMicroseconds > 0 { usleep(options.idleSleepMicroseconds) }
+            }
+        }
+    }
+
+    // MARK: connection
+
+    /// One connect attempt, after the backoff delay the previous failures earned.
+    private mutating func establish(shouldStop: () -> Bool) -> Bool {
+        if counters.connects + counters.connectFailures > 0 {
+            let delay = backoff.nextDelay()
+            if !sleep(delay, shouldStop: shouldStop) { return false }
+        }
+        do throws(TransportError) {
+            try client.connect()
+        } catch {
+            counters.connectFailures += 1
+            lastError = "connect to \(config.connectionURL): \(error)"
+            connectionEnded = true
+            return false
+        }
+        if counters.connects > 0 { counters.reconnects += 1 }
+        counters.connects += 1
+        connectionEnded = false
+        closedCode = nil
+        reconnectRequested = nil
+        epoch += 1
+        fetcher?.beginEpoch(epoch)
+        let now = ctw_realtime_ns()
+        connectedAtMonotonic = ctw_monotonic_ns()
+        lastTick = connectedAtMonotonic
+        requests.removeAll(keepingCapacity: true)
+        adapter.connected(receiveTime: now, sink: &keeper, requests: &requests)
+        performRequests()
+        return client.state == .open
+    }
+
+    /// Ends the connection: every book invalid now, the backoff told how long it lasted.
+    private mutating func lost(_ why: String, code: UInt16? = nil) {
+        client.disconnect()
+        counters.disconnects += 1
+        lastError = why
+        closedCode = code
+        connectionEnded = true
+        let uptime = ctw_monotonic_ns() &- connectedAtMonotonic
+        backoff.connectionEnded(after: .nanoseconds(Int64(clamping: uptime)))
+        let now = ctw_realtime_ns()
+        for instrument in instruments {
+            keeper.bookInvalid(instrument, reason: .disconnected, receiveTime: now)
+        }
+        epoch += 1
+        fetcher?.beginEpoch(epoch)  // snapshots under way are for the old connection
+    }
+
+    private func sleep(_ delay: Duration, shouldStop: () -> Bool) -> Bool {
+        let (seconds, attoseconds) = delay.components
+        var remaining = max(0, seconds) * 1_000_000 + max(0, attoseconds) / 1_000_000_000_000
+        while remaining > 0 {
+            if shouldStop() { return false }
+            let step = min(remaining, 100_000)
+            usleep(UInt32(step))
+            remaining -= step
+        }
+        return !shouldStop()
+    }
+
+    // MARK: the loop body
+
+    /// One poll of the socket plus housekeeping; returns the events delivered.
+    @inline(__always)
+    public mutating func step() -> Int {
+        let client = self.client
+        var delivered = 0
+        do throws(TransportError) {
+            delivered = try client.poll { event in
+                switch event {
+                case .text(let payload, let stamp):
+                    self.handle(payload, receiveTime: stamp.nanoseconds)
+                case .binary:
+                    self.counters.binaryMessages &+= 1
+                case .pong:
+                    break
+                case .closed(let code, let reason):
+                    self.closedCode = code
+                    self.lastError = "server closed the connection (\(code)\(reason.isEmpty ? "" : " \(String(decoding: reason, as: UTF8.self))"))"
+                }
+            }
+        } catch {
+            if case .oversize = error { counters.oversize += 1 }
+            lost("connection lost: \(error)")
+            return 0
+        }
+        if _slowPath(client.state != .open) {
+            lost(lastError ?? "connection closed", code: closedCode)
+            return delivered
+        }
+        if let fetcher, let job = fetcher.takeResult() { deliver(job) }
+        if _slowPath(reconnectRequested != nil) {
+            let why = reconnectRequested!
+            reconnectRequested = nil
+            _ = try? client.close()
+            lost("reconnect requested by the adapter: \(why)")
+            return delivered
+        }
+        // Housekeeping: the clock is read once per empty poll, or every 256 busy ones.
+        idlePolls &+= 1
+        if delivered == 0 || idlePolls & 255 == 0 {
+            let now = ctw_monotonic_ns()
+            if now &- lastTick >= 250_000_000 {
+                lastTick = now
+                adapter.tick(now: ctw_realtime_ns(), requests: &requests)
+                if !requests.isEmpty { performRequests() }
+            }
+        }
+        return delivered
+    }
+
+    @inline(__always)
+    private mutating func handle(_ payload: UnsafeRawBufferPointer, receiveTime: UInt64) {
+        counters.messages &+= 1
+        guard let base = payload.baseAddress else { return }
+        let view = ByteView(start: base.assumingMemoryBound(to: UInt8.self), count: payload.count)
+        do throws(VenueError) {
+            try adapter.handle(message: view, receiveTime: receiveTime, sink: &keeper, requests: &requests)
+        } catch {
+            count(error)
+        }
+        afterMessage()
+    }
+
+    @inline(__always)
+    private mutating func afterMessage() {
+        if _slowPath(!keeper.pendingResyncs.isEmpty) {
+            for instrument in keeper.takePendingResyncs() {
+                counters.resyncs += 1
+                adapter.resync(instrument, requests: &requests)
+            }
+        }
+        if _slowPath(!requests.isEmpty) { performRequests() }
+    }
+
+    private mutating func count(_ error: VenueError) {
+        switch error {
+        case .malformed: counters.malformed += 1
+        case .unknownSymbol: counters.unknownSymbol += 1
+        case .unexpectedMessage: counters.unexpected += 1
+        case .venueRejected: counters.rejected += 1
+        }
+    }
+
+    private mutating func deliver(_ job: SnapshotJob) {
+        counters.snapshotRateLimits += UInt64(job.rateLimited)
+        counters.snapshotRetries += UInt64(job.retries)
+        guard job.epoch == epoch, case .body(_, let body) = job.outcome else {
+            counters.snapshotsStale += 1
+            return
+        }
+        counters.snapshotsDelivered += 1
+        let now = ctw_realtime_ns()
+        body.withUnsafeBufferPointer { bytes in
+            let view = ByteView(start: bytes.baseAddress ?? UnsafePointer(bitPattern: 1)!, count: bytes.count)
+            do throws(VenueError) {
+                try adapter.handleSnapshot(job.instrument, body: view, receiveTime: now, sink: &keeper, requests: &requests)
+            } catch {
+                count(error)
+            }
+        }
+        afterMessage()
+    }
+
+    private mutating func performRequests() {
+        var index = 0
+        while index < requests.count {
+            switch requests[index] {
+            case .sendText(let text):
+                guard client.state == .open else { counters.sendFailures += 1; break }
+                var text = text
+                let client = self.client
+                let result = text.withUTF8 { bytes in
+                    Result { () throws(TransportError) in try client.sendText(UnsafeRawBufferPointer(bytes)) }
+                }
+                if case .failure(let error) = result {
+                    counters.sendFailures += 1
+                    lastError = "send failed: \(error)"
+                }
+            case .fetchSnapshot(let instrument, let url):
+                counters.snapshotsRequested += 1
+                fetcher?.submit(instrument: instrument, url: url)
+            case .reconnect(let reason):
+                reconnectRequested = reason
+            }
+            index += 1
+        }
+        requests.removeAll(keepingCapacity: true)
+    }
+}
