@@ -19,13 +19,17 @@ final class VenueServer: @unchecked Sendable {
     private var running = true
     private let stopped = DispatchSemaphore(value: 0)
     private let script: (WebSocketServer, VenueServerEvent) -> Void
+    private let tick: ((WebSocketServer) -> Void)?
 
+    /// `tick` runs on the server thread after every poll (about once a millisecond).
     init(tls: TLSContext? = nil, httpHandler: ((String) -> HTTPResponse)? = nil,
+         tick: ((WebSocketServer) -> Void)? = nil,
          script: @escaping (WebSocketServer, VenueServerEvent) -> Void) throws {
         server = try WebSocketServer(host: "127.0.0.1", port: 0, tls: tls)
         server.httpHandler = httpHandler
         port = server.port
         self.script = script
+        self.tick = tick
         Thread { [self] in run() }.start()
     }
 
@@ -61,6 +65,7 @@ final class VenueServer: @unchecked Sendable {
             for command in lock.withLock({ () -> [(WebSocketServer) -> Void] in defer { commands = [] }; return commands }) {
                 command(server)
             }
+            tick?(server)
             server.flush()
         }
         stopped.signal()
