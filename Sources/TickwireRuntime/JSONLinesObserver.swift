@@ -53,18 +53,30 @@ public struct JSONLinesObserver<Sink: LineSink>: BookObserver {
 
     private let buffer: UnsafeMutableRawPointer
     private let capacity: Int
-    /// Per instrument: the pre-rendered `{"venue":"…","symbol":"…","update_id":` bytes.
-    private let prefixes: [[UInt8]]
+    /// Per instrument: the pre-rendered `{"venue":"…","symbol":"…","update_id":` bytes, all in
+    /// one buffer (`prefixStarts[i]..<prefixStarts[i + 1]`), so a line copies bytes, not arrays.
+    private let prefixBytes: UnsafeMutableRawPointer
+    private let prefixStarts: [Int]
     private let priceScales: [Scale]
     private let quantityScales: [Scale]
     private var lastUpdateIds: [UInt64]
     private let storage: LineBuffer
+    private let prefixStorage: LineBuffer
 
     public init(venue: Venue, instruments: InstrumentTable, levels: Int, sink: Sink) {
         precondition(levels >= 0)
         self.sink = sink
         self.levels = levels
-        prefixes = instruments.definitions.map { Array(#"{"venue":"\#(venue.name)","symbol":"\#($0.symbol)","update_id":"#.utf8) }
+        let prefixes = instruments.definitions.map { Array(#"{"venue":"\#(venue.name)","symbol":"\#($0.symbol)","update_id":"#.utf8) }
+        var starts = [0]
+        for prefix in prefixes { starts.append(starts.last! + prefix.count) }
+        prefixStarts = starts
+        let prefixBuffer = LineBuffer(capacity: max(1, starts.last!))
+        for (index, prefix) in prefixes.enumerated() {
+            prefix.withUnsafeBytes { (prefixBuffer.bytes + starts[index]).copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+        }
+        prefixStorage = prefixBuffer
+        prefixBytes = prefixBuffer.bytes
         priceScales = instruments.definitions.map(\.priceScale)
         quantityScales = instruments.definitions.map(\.quantityScale)
         lastUpdateIds = Array(repeating: 0, count: instruments.count)
@@ -79,7 +91,7 @@ public struct JSONLinesObserver<Sink: LineSink>: BookObserver {
         let index = instrument.index
         lastUpdateIds[index] = venueUpdateId
         var writer = ByteWriter(base: buffer)
-        writer.append(prefixes[index])
+        writer.append(UnsafeRawBufferPointer(start: prefixBytes + prefixStarts[index], count: prefixStarts[index + 1] - prefixStarts[index]))
         writer.append(venueUpdateId)
         writer.append(#","valid":true,"bids":["#)
         writeSide(book, .bid, index: index, into: &writer)
@@ -92,7 +104,7 @@ public struct JSONLinesObserver<Sink: LineSink>: BookObserver {
     public mutating func bookInvalidated(_ instrument: InstrumentId, reason: BookStatus.Reason, receiveTime: UInt64) {
         let index = instrument.index
         var writer = ByteWriter(base: buffer)
-        writer.append(prefixes[index])
+        writer.append(UnsafeRawBufferPointer(start: prefixBytes + prefixStarts[index], count: prefixStarts[index + 1] - prefixStarts[index]))
         writer.append(lastUpdateIds[index])
         writer.append(#","valid":false,"reason":""#)
         reason.withName { writer.append($0) }

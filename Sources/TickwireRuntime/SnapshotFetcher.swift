@@ -60,7 +60,9 @@ public final class SnapshotFetcher: @unchecked Sendable {
     private let requests: SpscRing<UnsafeMutableRawPointer>
     private let results: SpscRing<UnsafeMutableRawPointer>
     private let requestProducer: SpscRing<UnsafeMutableRawPointer>.Producer
-    private let resultConsumer: SpscRing<UnsafeMutableRawPointer>.Consumer
+    /// The feed thread's end of the result ring: raw pointers, so polling it touches no
+    /// reference count of this (shared) object. Pass popped pointers to `job(from:)`.
+    public let resultConsumer: SpscRing<UnsafeMutableRawPointer>.Consumer
     private let wake: UnsafeMutablePointer<sem_t>
     private let epochCell: UnsafeMutablePointer<Atomic<Int>>
     private let stopFlag: UnsafeMutablePointer<Atomic<Bool>>
@@ -141,22 +143,30 @@ public final class SnapshotFetcher: @unchecked Sendable {
         sem_post(wake)  // lets a helper waiting out a backoff notice
     }
 
-    /// Queues a fetch. Never blocks.
-    public func submit(instrument: InstrumentId, url: String) {
+    /// Queues a fetch. Never blocks. Returns whether requests are still waiting for room in
+    /// the ring (then call `flushOverflow` again later).
+    @discardableResult
+    public func submit(instrument: InstrumentId, url: String) -> Bool {
         let job = SnapshotJob(instrument: instrument, url: url, epoch: epoch)
         overflow.append(job)
-        flushOverflow()
+        return flushOverflow()
     }
 
-    /// The next finished job, if any: one atomic load when there is none.
-    @inline(__always)
+    /// The next finished job, if any (tests; the feed polls `resultConsumer` itself).
     public func takeResult() -> SnapshotJob? {
-        if _slowPath(!overflow.isEmpty) { flushOverflow() }
-        guard let pointer = resultConsumer.tryPop() else { return nil }
-        return Unmanaged<SnapshotJob>.fromOpaque(pointer).takeRetainedValue()
+        flushOverflow()
+        return resultConsumer.tryPop().map(Self.job(from:))
     }
 
-    private func flushOverflow() {
+    /// Takes ownership of a job popped from `resultConsumer`.
+    public static func job(from pointer: UnsafeMutableRawPointer) -> SnapshotJob {
+        Unmanaged<SnapshotJob>.fromOpaque(pointer).takeRetainedValue()
+    }
+
+    /// Pushes requests that did not fit before; returns whether some still wait.
+    @discardableResult
+    public func flushOverflow() -> Bool {
+        guard !overflow.isEmpty else { return false }
         var pushed = 0
         for job in overflow {
             let pointer = Unmanaged.passRetained(job).toOpaque()
@@ -170,6 +180,7 @@ public final class SnapshotFetcher: @unchecked Sendable {
             overflow.removeFirst(pushed)
             sem_post(wake)
         }
+        return !overflow.isEmpty
     }
 
     // MARK: helper thread

@@ -20,7 +20,6 @@ public struct TableObserver: BookObserver {
     private var updateIds: [UInt64]
     private var updates: [UInt64]
     private var lastReceive: [UInt64]
-    public private(set) var changed = true
 
     public init(venue: Venue, instruments: InstrumentTable, levels: Int) {
         self.venue = venue
@@ -50,18 +49,15 @@ public struct TableObserver: BookObserver {
         updateIds[index] = venueUpdateId
         updates[index] &+= 1
         lastReceive[index] = receiveTime
-        changed = true
     }
 
     public mutating func bookInvalidated(_ instrument: InstrumentId, reason: BookStatus.Reason, receiveTime: UInt64) {
         valid[instrument.index] = false
         reasons[instrument.index] = reason
-        changed = true
     }
 
     /// The whole screen: clear, home, one block per symbol, the status line last.
-    public mutating func render(status: String) -> String {
-        changed = false
+    public func render(status: String) -> String {
         var out = "\u{1B}[H\u{1B}[2J"
         out += "tickwire watch — \(venue.name)    \(status)\n\n"
         for index in symbols.indices {

@@ -87,6 +87,9 @@ public struct VenueFeed<Adapter: VenueAdapter, Observer: BookObserver> {
 
     private let instruments: [InstrumentId]
     private let fetcher: SnapshotFetcher?
+    /// The fetcher's result ring end, polled every step without touching the fetcher object.
+    private let snapshotResults: SpscRing<UnsafeMutableRawPointer>.Consumer?
+    private var snapshotRequestsWaiting = false
     private var backoff: Backoff
     private var requests: [VenueRequest] = []
     private var epoch = 0
@@ -109,6 +112,7 @@ public struct VenueFeed<Adapter: VenueAdapter, Observer: BookObserver> {
             throw FeedSetupError("\(config.file):ws_url: \(error)")
         }
         fetcher = config.restURL != nil ? try SnapshotFetcher(extraCAFile: config.tlsCAFile) : nil
+        snapshotResults = fetcher?.resultConsumer
         fetcher?.start()
         backoff = config.backoff
         requests.reserveCapacity(64)
@@ -191,6 +195,7 @@ public struct VenueFeed<Adapter: VenueAdapter, Observer: BookObserver> {
         }
         epoch += 1
         fetcher?.beginEpoch(epoch)  // snapshots under way are for the old connection
+        snapshotRequestsWaiting = false
     }
 
     private func sleep(_ delay: Duration, shouldStop: () -> Bool) -> Bool {
@@ -235,7 +240,8 @@ public struct VenueFeed<Adapter: VenueAdapter, Observer: BookObserver> {
             lost(lastError ?? "connection closed", code: closedCode)
             return delivered
         }
-        if let fetcher, let job = fetcher.takeResult() { deliver(job) }
+        if let snapshotResults, let pointer = snapshotResults.tryPop() { deliver(SnapshotFetcher.job(from: pointer)) }
+        if _slowPath(snapshotRequestsWaiting) { snapshotRequestsWaiting = fetcher?.flushOverflow() ?? false }
         if _slowPath(reconnectRequested != nil) {
             let why = reconnectRequested!
             reconnectRequested = nil
@@ -326,7 +332,7 @@ public struct VenueFeed<Adapter: VenueAdapter, Observer: BookObserver> {
                 }
             case .fetchSnapshot(let instrument, let url):
                 counters.snapshotsRequested += 1
-                fetcher?.submit(instrument: instrument, url: url)
+                snapshotRequestsWaiting = fetcher?.submit(instrument: instrument, url: url) ?? false
             case .reconnect(let reason):
                 reconnectRequested = reason
             }
