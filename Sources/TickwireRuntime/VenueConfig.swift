@@ -22,6 +22,7 @@ import Glibc
 /// reconnect_initial_ms = 100                    # optional backoff caps
 /// reconnect_max_ms = 30000
 /// max_message_bytes = 4194304                   # optional; larger messages: close 1009, reconnect
+/// idle_timeout_ms = 60000                       # optional; no frame, ping or pong for this long: reconnect
 ///
 /// [scales]                                      # per symbol: decimals of prices and quantities
 /// BTCUSDT = { price = 2, quantity = 5 }
@@ -56,6 +57,8 @@ public struct VenueConfig: Sendable, Equatable {
     public var reconnectInitialMilliseconds: Int
     public var reconnectMaximumMilliseconds: Int
     public var maxMessageBytes: Int
+    /// A connection silent this long (no message, ping or pong) is presumed dead and renewed.
+    public var idleTimeoutMilliseconds: Int
 
     public static let defaultDecimals = 8
 
@@ -81,6 +84,7 @@ public struct VenueConfig: Sendable, Equatable {
     static let commonKeys: Set<String> = [
         "adapter", "ws_url", "rest_url", "symbols", "depth", "tls_ca_file", "price_decimals", "quantity_decimals",
         "scales", "streams", "channel", "reconnect_initial_ms", "reconnect_max_ms", "max_message_bytes",
+        "idle_timeout_ms",
     ]
 
     /// Reads and validates `path`. Every problem is a `ConfigError` naming `path:key`.
@@ -103,7 +107,7 @@ public struct VenueConfig: Sendable, Equatable {
         } catch {
             throw ConfigError(file: file, key: nil, kind: .syntax, message: "TOML syntax error: \(error)")
         }
-        var reader = KeyReader(file: file, table: table)
+        let reader = KeyReader(file: file, table: table)
 
         // Unknown keys first: a typo must never silently fall back to a default.
         for key in table.keys.sorted() where !commonKeys.contains(key) {
@@ -161,7 +165,7 @@ public struct VenueConfig: Sendable, Equatable {
                 guard let entry = scales[symbol]!.table else {
                     throw reader.error(key, .wrongType, "expected { price = N, quantity = N } (got \(describe(scales[symbol]!)))")
                 }
-                var entryReader = KeyReader(file: file, table: entry, prefix: key + ".")
+                let entryReader = KeyReader(file: file, table: entry, prefix: key + ".")
                 for entryKey in entry.keys.sorted() where entryKey != "price" && entryKey != "quantity" {
                     throw entryReader.error(entryKey, .unknownKey, "unknown key (expected price and quantity)")
                 }
@@ -248,11 +252,15 @@ public struct VenueConfig: Sendable, Equatable {
             throw reader.error("reconnect_max_ms", .invalidValue, "expected at least reconnect_initial_ms (\(initial)) (got \(maximum))")
         }
         let maxMessage = try reader.optionalInt("max_message_bytes", range: 4096...(1 << 30)) ?? (4 << 20)
+        // Every venue here sends something at least every 30 s on a live connection (Binance
+        // pings every 20 s, Kraken and Coinbase heartbeats, Bybit/OKX answer our pings).
+        let idleTimeout = try reader.optionalInt("idle_timeout_ms", range: 100...3_600_000) ?? 60_000
 
         return VenueConfig(
             file: file, venue: venue, wsURL: wsURL, restURL: restURL, symbols: symbols, depth: depth, tlsCAFile: caFile,
             okxChannel: channel, binanceDepthStream: depthStream, binanceTradeStream: tradeStream, binanceBookTicker: bookTicker,
-            reconnectInitialMilliseconds: initial, reconnectMaximumMilliseconds: maximum, maxMessageBytes: maxMessage)
+            reconnectInitialMilliseconds: initial, reconnectMaximumMilliseconds: maximum, maxMessageBytes: maxMessage,
+            idleTimeoutMilliseconds: idleTimeout)
     }
 
     /// One line for `config check`: what this file sets up.
@@ -271,6 +279,7 @@ public struct VenueConfig: Sendable, Equatable {
         if let tlsCAFile { parts.append("extra CA \(tlsCAFile)") }
         parts.append("reconnect \(reconnectInitialMilliseconds)..\(reconnectMaximumMilliseconds) ms")
         parts.append("max message \(maxMessageBytes) bytes")
+        parts.append("idle timeout \(idleTimeoutMilliseconds) ms")
         return parts.joined(separator: "; ")
     }
 }

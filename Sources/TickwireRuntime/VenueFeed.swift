@@ -37,6 +37,9 @@ public struct FeedCounters: Sendable, Equatable {
     public var snapshotRetries: UInt64 = 0
     /// Requests the adapter queued that could not be sent (the connection failed while sending).
     public var sendFailures: UInt64 = 0
+    public var pongs: UInt64 = 0
+    /// Connections renewed because nothing arrived for `idle_timeout_ms`.
+    public var idleTimeouts: UInt64 = 0
 
     public init() {}
 
@@ -96,6 +99,10 @@ public struct VenueFeed<Adapter: VenueAdapter, Observer: BookObserver> {
     private var connectedAtMonotonic: UInt64 = 0
     private var lastTick: UInt64 = 0
     private var idlePolls = 0
+    /// Activity seen at the last housekeeping check (messages + pings + pongs) and when it changed.
+    private var activitySeen: UInt64 = 0
+    private var lastActivity: UInt64 = 0
+    private let idleTimeout: UInt64
     private var reconnectRequested: String?
     private var closedCode: UInt16?
     private var connectionEnded = false
@@ -115,6 +122,7 @@ public struct VenueFeed<Adapter: VenueAdapter, Observer: BookObserver> {
         snapshotResults = fetcher?.resultConsumer
         fetcher?.start()
         backoff = config.backoff
+        idleTimeout = UInt64(config.idleTimeoutMilliseconds) * 1_000_000
         requests.reserveCapacity(64)
     }
 
@@ -174,6 +182,8 @@ public struct VenueFeed<Adapter: VenueAdapter, Observer: BookObserver> {
         let now = ctw_realtime_ns()
         connectedAtMonotonic = ctw_monotonic_ns()
         lastTick = connectedAtMonotonic
+        lastActivity = connectedAtMonotonic
+        activitySeen = activity
         requests.removeAll(keepingCapacity: true)
         adapter.connected(receiveTime: now, sink: &keeper, requests: &requests)
         performRequests()
@@ -225,7 +235,7 @@ public struct VenueFeed<Adapter: VenueAdapter, Observer: BookObserver> {
                 case .binary:
                     self.counters.binaryMessages &+= 1
                 case .pong:
-                    break
+                    self.counters.pongs &+= 1
                 case .closed(let code, let reason):
                     self.closedCode = code
                     self.lastError = "server closed the connection (\(code)\(reason.isEmpty ? "" : " \(String(decoding: reason, as: UTF8.self))"))"
@@ -255,11 +265,25 @@ public struct VenueFeed<Adapter: VenueAdapter, Observer: BookObserver> {
             let now = ctw_monotonic_ns()
             if now &- lastTick >= 250_000_000 {
                 lastTick = now
+                let seen = activity
+                if seen != activitySeen {
+                    activitySeen = seen
+                    lastActivity = now
+                } else if _slowPath(now &- lastActivity >= idleTimeout) {
+                    counters.idleTimeouts += 1
+                    lost("no message, ping or pong for \(config.idleTimeoutMilliseconds) ms (idle_timeout_ms)")
+                    return delivered
+                }
                 adapter.tick(now: ctw_realtime_ns(), requests: &requests)
                 if !requests.isEmpty { performRequests() }
             }
         }
         return delivered
+    }
+
+    /// Everything that proves the connection is alive.
+    private var activity: UInt64 {
+        counters.messages &+ counters.binaryMessages &+ counters.pongs &+ UInt64(client.counters.pingsAnswered)
     }
 
     @inline(__always)

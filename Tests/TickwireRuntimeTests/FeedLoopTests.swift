@@ -166,3 +166,24 @@ import TickwireTransport
         #expect(run.lines.map(\.summary) == [#"BTCUSDT 7 valid bids [["100", "1"]] asks [["101", "2"]]"#])
     }
 }
+
+extension FeedLoopTests {
+    @Test func aSilentConnectionIsRenewedAfterTheIdleTimeout() throws {
+        nonisolated(unsafe) var connections = 0
+        let server = try VenueServer { server, event in
+            guard case .text(let client, let text) = event, text.contains(#""op":"subscribe""#) else { return }
+            connections += 1
+            server.send(BybitFrames.book("snapshot", u: UInt64(connections), bids: [("100.00", "1")], asks: [("101.00", "2")]), to: client)
+            // …and then nothing: a half-dead connection.
+        }
+        let started = ContinuousClock.now
+        let run = try runFeed(configText: bybitConfig(port: server.port, extra: "idle_timeout_ms = 500"), until: { $0.count >= 3 })
+        #expect(run.lines.map(\.summary) == [
+            #"BTCUSDT 1 valid bids [["100", "1"]] asks [["101", "2"]]"#,
+            "BTCUSDT 1 invalid disconnected",
+            #"BTCUSDT 2 valid bids [["100", "1"]] asks [["101", "2"]]"#,
+        ])
+        #expect(run.counters.idleTimeouts == 1)
+        #expect(ContinuousClock.now - started >= .milliseconds(500))
+    }
+}
