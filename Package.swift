@@ -66,9 +66,17 @@ let package = Package(
             ],
             swiftSettings: hotPathSettings
         ),
+        // The exchange simulator: generated books and replayed captures in each venue's wire
+        // format over ws/wss (+ Binance REST), with fault injection.
+        .target(
+            name: "TickwireSimulator",
+            dependencies: ["TickwireTransport", "TickwireVenues", "TickwireCore"],
+            swiftSettings: hotPathSettings
+        ),
         .executableTarget(
             name: "tickwire",
             dependencies: [
+                "TickwireSimulator",
                 "TickwireRuntime",
                 "TickwireCore",
                 "TickwireSystem",
@@ -80,6 +88,7 @@ let package = Package(
         .testTarget(name: "TickwireVenuesTests", dependencies: ["TickwireVenues"]),
         .testTarget(name: "TickwireTransportTests", dependencies: ["TickwireTransport"]),
         .testTarget(name: "TickwireCLITests", dependencies: ["tickwire"]),
+        .testTarget(name: "TickwireSimulatorTests", dependencies: ["TickwireSimulator", "TickwireTransport", "TickwireVenues", "TickwireCore"]),
         .testTarget(name: "TickwireRuntimeTests", dependencies: ["TickwireRuntime", "TickwireTransport", "TickwireVenues", "TickwireCore", "tickwire"]),
         .executableTarget(
             name: "CoreBenchmarks",

@@ -42,11 +42,6 @@ struct Listen: PlannedCommand {
     static let plannedIn = "the on-the-wire issue"
 }
 
-struct Simulate: PlannedCommand {
-    static let configuration = CommandConfiguration(abstract: "Serve venue wire formats from a built-in exchange simulator.")
-    static let plannedIn = "the venues issue"
-}
-
 struct Config: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Work with configuration files.",
