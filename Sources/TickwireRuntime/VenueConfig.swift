@@ -1,4 +1,5 @@
 import TickwireCore
+import TickwireTransport
 import TickwireVenues
 import TOMLKit
 
@@ -243,6 +244,12 @@ public struct VenueConfig: Sendable, Equatable {
             }
             guard contents.contains("-----BEGIN CERTIFICATE-----") else {
                 throw reader.error("tls_ca_file", .invalidValue, "expected a PEM certificate file (got \"\(given)\", which has no BEGIN CERTIFICATE block)")
+            }
+            // OpenSSL must accept it too (a damaged PEM would otherwise fail only at connect time).
+            do throws(TransportError) {
+                _ = try TLSContext.client(extraCAFile: resolved)
+            } catch {
+                throw reader.error("tls_ca_file", .invalidValue, "expected a PEM CA certificate OpenSSL accepts (got \"\(given)\": \(error))")
             }
             caFile = resolved
         }

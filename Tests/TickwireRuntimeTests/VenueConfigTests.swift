@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import TickwireCore
+import TickwireTransport
 import TickwireVenues
 @testable import TickwireRuntime
 
@@ -33,7 +34,7 @@ import TickwireVenues
 
     @Test func defaultsAndRelativeCAFile() throws {
         let directory = temporaryDirectory()
-        try writeFile(directory + "/ca.pem", "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n")
+        _ = try TLSContext.serverWithGeneratedIdentity(writingCACertificateTo: directory + "/ca.pem")
         let config = try VenueConfig.parse("""
             adapter = "bybit-spot"
             ws_url = "ws://127.0.0.1:9000/v5/public/spot"
@@ -167,6 +168,19 @@ import TickwireVenues
             let prefix = bad.key.map { "\(file):\($0): " } ?? "\(file): "
             #expect(error.description.hasPrefix(prefix), "\(error.description)")
             #expect(error.description.contains(bad.message), "\(error.description)")
+        }
+    }
+
+    @Test func aDamagedCAFileIsRefusedAtLoadNotAtConnect() throws {
+        let directory = temporaryDirectory()
+        try writeFile(directory + "/ca.pem", "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n")
+        try writeFile(directory + "/venue.toml", Self.base + "tls_ca_file = \"ca.pem\"\n")
+        #expect {
+            try VenueConfig.load(path: directory + "/venue.toml")
+        } throws: { error in
+            let error = error as! ConfigError
+            return error.key == "tls_ca_file" && error.kind == .invalidValue
+                && error.description.hasPrefix("\(directory)/venue.toml:tls_ca_file: expected a PEM CA certificate OpenSSL accepts (got \"ca.pem\": ")
         }
     }
 
