@@ -51,9 +51,12 @@ public struct FeedOptions: Sendable {
     public var runOnce = false
     /// Microseconds to sleep after an empty poll; 0 = pure busy polling (the feeder's mode).
     public var idleSleepMicroseconds: UInt32 = 0
-    public init(runOnce: Bool = false, idleSleepMicroseconds: UInt32 = 0) {
+    /// Told about connects, connect failures and lost connections (never per message).
+    public var log: (@Sendable (String) -> Void)?
+    public init(runOnce: Bool = false, idleSleepMicroseconds: UInt32 = 0, log: (@Sendable (String) -> Void)? = nil) {
         self.runOnce = runOnce
         self.idleSleepMicroseconds = idleSleepMicroseconds
+        self.log = log
     }
 }
 
@@ -134,6 +137,9 @@ public struct VenueFeed<Adapter: VenueAdapter, Observer: BookObserver> {
 
     public var isConnected: Bool { client.state == .open }
 
+    /// Where receive times come from ("kernel-software", "userspace-realtime"…), once a read happened.
+    public var receiveTimestampSource: String? { client.receiveTimestampSource?.rawValue }
+
     /// Runs until `runOnce` sees the connection end, or `shouldStop` returns true (checked
     /// between polls, at least once a second while waiting to reconnect). `idle` runs after
     /// every poll that delivered nothing (the table view redraws from there).
@@ -170,10 +176,12 @@ public struct VenueFeed<Adapter: VenueAdapter, Observer: BookObserver> {
             counters.connectFailures += 1
             lastError = "connect to \(config.connectionURL): \(error)"
             connectionEnded = true
+            options.log?("\(config.venue.name): \(lastError!)")
             return false
         }
         if counters.connects > 0 { counters.reconnects += 1 }
         counters.connects += 1
+        options.log?("\(config.venue.name): connected to \(config.connectionURL)")
         connectionEnded = false
         closedCode = nil
         reconnectRequested = nil
@@ -197,6 +205,7 @@ public struct VenueFeed<Adapter: VenueAdapter, Observer: BookObserver> {
         lastError = why
         closedCode = code
         connectionEnded = true
+        options.log?("\(config.venue.name): \(why)\(options.runOnce ? "" : "; reconnecting")")
         let uptime = ctw_monotonic_ns() &- connectedAtMonotonic
         backoff.connectionEnded(after: .nanoseconds(Int64(clamping: uptime)))
         let now = ctw_realtime_ns()

@@ -82,7 +82,8 @@ struct Watch: ParsableCommand {
             throw ExitCode(2)
         }
         let runner = WatchRunner(config: venueConfig, levels: levels, format: format,
-                                 options: FeedOptions(runOnce: once, idleSleepMicroseconds: sleepMicroseconds))
+                                 options: FeedOptions(runOnce: once, idleSleepMicroseconds: sleepMicroseconds,
+                                                      log: { printError("watch: \($0)") }))
         let status: Int32
         do {
             status = try venueConfig.withAdapter(runner)
@@ -114,7 +115,7 @@ private struct WatchRunner: VenueAdapterConsumer {
             var feed = try VenueFeed(config: config, adapter: adapter, books: books, observer: observer, options: options)
             let stop = feed.run()
             feed.shutDown()
-            return finish(stop, counters: feed.counters, lastError: feed.lastError)
+            return finish(stop, counters: feed.counters, timestamps: feed.receiveTimestampSource)
         case .table:
             let observer = TableObserver(venue: config.venue, instruments: books.instruments, levels: levels)
             var feed = try VenueFeed(config: config, adapter: adapter, books: books, observer: observer, options: options)
@@ -128,16 +129,16 @@ private struct WatchRunner: VenueAdapterConsumer {
             })
             printToStdout(feed.keeper.observer.render(status: "\(feed.isConnected ? "connected" : "disconnected")  \(counterLine(feed.counters))"), newline: false)
             feed.shutDown()
-            return finish(stop, counters: feed.counters, lastError: feed.lastError)
+            return finish(stop, counters: feed.counters, timestamps: feed.receiveTimestampSource)
         }
     }
 
-    private func finish(_ stop: FeedStop, counters: FeedCounters, lastError: String?) -> Int32 {
+    private func finish(_ stop: FeedStop, counters: FeedCounters, timestamps: String?) -> Int32 {
         switch stop {
         case .requested:
             return 0
         case .connectionEnded(let code, let reason):
-            printError("watch: \(config.venue.name): \(reason); \(counterLine(counters))")
+            printError("watch: \(config.venue.name): \(reason); \(counterLine(counters)); receive timestamps \(timestamps ?? "none")")
             // A server close (with or without a close frame) is the normal end of --once;
             // never having connected is a failure.
             return counters.connects > 0 || code != nil ? 0 : 1
