@@ -50,6 +50,12 @@ public final class ReplaySource {
     private var next = 0
     private var startedAt: UInt64 = 0
     public private(set) var snapshotReached = false
+    /// The snapshot line has been answered on REST at least once.
+    public private(set) var snapshotServed = false
+    /// When the replay paused at the snapshot line (0: not paused).
+    private var pausedAt: UInt64 = 0
+    /// How long the replay waits at the snapshot line for a REST request before going on.
+    public var snapshotWait: UInt64 = 5_000_000_000
 
     public init(_ configuration: ReplayConfiguration) throws(SimulatorError) {
         guard configuration.speed >= 0, configuration.speed.isFinite else { throw .replay("speed must be >= 0, got \(configuration.speed)") }
@@ -118,15 +124,24 @@ public final class ReplaySource {
         return Double(now &- startedAt) >= offset
     }
 
+    /// Whether the replay waits at the snapshot line: frames recorded after the snapshot
+    /// arrived are held until a client fetched it (at most `snapshotWait`), so they reach
+    /// clients after the snapshot, as they did when recorded.
+    private func waitsForSnapshot(_ frame: Frame, now: UInt64) -> Bool {
+        guard frame.isSnapshot && !snapshotServed else { return false }
+        if pausedAt == 0 { pausedAt = max(now, 1) }
+        return now &- pausedAt < snapshotWait
+    }
+
     public func hasDueFrame(now: UInt64) -> Bool {
-        next < frames.count && isDue(frames[next], now: now)
+        next < frames.count && isDue(frames[next], now: now) && !(frames[next].isSnapshot && !snapshotServed && pausedAt != 0 && now &- pausedAt < snapshotWait)
     }
 
     /// The next due WebSocket frame (the snapshot line is passed over: it is served by REST).
     public func nextDue(now: UInt64) -> Frame? {
         while next < frames.count {
             let frame = frames[next]
-            guard isDue(frame, now: now) else { return nil }
+            guard isDue(frame, now: now), !waitsForSnapshot(frame, now: now) else { return nil }
             next += 1
             if frame.isSnapshot {
                 snapshotReached = true
@@ -140,6 +155,7 @@ public final class ReplaySource {
     /// The REST snapshot body; frames recorded before it that were not yet sent go to `advancing` first.
     public func snapshotBody(advancing send: (Frame) -> Void) -> [UInt8] {
         guard let snapshotIndex else { return Array(#"{"code":-1121,"msg":"the replayed file has no REST snapshot line"}"#.utf8) }
+        snapshotServed = true
         while next <= snapshotIndex {
             let frame = frames[next]
             next += 1

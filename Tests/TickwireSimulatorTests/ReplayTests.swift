@@ -1,0 +1,67 @@
+import Foundation
+import Testing
+import TickwireCore
+import TickwireSimulator
+import TickwireTransport
+import TickwireVenues
+
+/// `../shared/samples/<relativePath>` beside the repository root (never copied into the repo).
+func samplePath(_ relativePath: String) -> String {
+    URL(fileURLWithPath: #filePath)
+        .deletingLastPathComponent()   // TickwireSimulatorTests
+        .deletingLastPathComponent()   // Tests
+        .deletingLastPathComponent()   // repository root
+        .deletingLastPathComponent()   // beside it: shared/
+        .appendingPathComponent("shared/samples")
+        .appendingPathComponent(relativePath).path
+}
+
+extension SimulatorFeedTests {
+    /// The first 3000 lines of the spot capture (its REST snapshot is line 6): frames recorded
+    /// before the snapshot reach the adapter before the REST answer exists, so it buffers,
+    /// fetches, drops what the snapshot covers and applies the rest: zero gaps.
+    @Test func replayedSpotCaptureThroughTheSimulatorSyncsTheSpotAdapterWithZeroGaps() throws {
+        var configuration = SimulatorConfiguration(venue: .binanceSpot, instruments: [])
+        configuration.replay = ReplayConfiguration(path: samplePath("binance/spot-ethusdt-20240808.gz"), speed: 0, maximumLines: 3000)
+        configuration.heartbeatInterval = .max / 2
+        let feed = try LockstepFeed(configuration: configuration, path: "/stream", levelsPerSide: 5000) { symbols, simulator in
+            BinanceSpotAdapter(configuration: BinanceConfiguration(wsURL: simulator.url, restURL: simulator.restURL, symbols: symbols,
+                                                                   depthStream: "depth@100ms"))
+        }
+        #expect(feed.symbols == ["ETHUSDT"])
+        try feed.connect()
+        var batches = 0
+        while try feed.replayStep(100) { batches += 1 }
+        let eth = feed.instrument("ETHUSDT")
+        let counters = feed.adapter.binanceCounters(eth)
+        #expect(batches >= 29)
+        #expect(counters.gaps == 0)
+        #expect(counters.resyncs == 0)
+        #expect(counters.snapshotsApplied == 1)
+        #expect(counters.eventsBuffered >= 1, "the first depth events were buffered while the snapshot was fetched")
+        #expect(counters.eventsCoveredBySnapshot >= 1)
+        #expect(counters.depthUpdatesApplied > 200)
+        #expect(counters.parseErrors == 0)
+        #expect(feed.parseErrors == 0)
+        #expect(feed.state("ETHUSDT") == .valid)
+        let book = feed.book("ETHUSDT")
+        #expect(book.bids.count > 100 && book.asks.count > 100)
+        #expect(book.bids[0].price < book.asks[0].price)
+    }
+
+    @Test func aMissingOrMalformedReplayFileIsAClearError() throws {
+        var configuration = SimulatorConfiguration(venue: .binanceSpot, instruments: [])
+        configuration.replay = ReplayConfiguration(path: "/nonexistent/capture.gz")
+        #expect(throws: SimulatorError.replay("cannot open /nonexistent/capture.gz: No such file or directory")) {
+            _ = try ExchangeSimulator(configuration: configuration)
+        }
+        let path = temporaryPath("bad.txt")
+        try "1723161254024619568 {\"stream\":\"x@trade\",\"data\":{}}\nnot a line\n".write(toFile: path, atomically: true, encoding: .utf8)
+        configuration.replay = ReplayConfiguration(path: path)
+        #expect(throws: SimulatorError.replay("\(path):2: expected '<recv_ns> <frame>' (digits, a space, a JSON object)")) {
+            _ = try ExchangeSimulator(configuration: configuration)
+        }
+        configuration.venue = .kraken
+        #expect(throws: SimulatorError.self) { _ = try ExchangeSimulator(configuration: configuration) }
+    }
+}
