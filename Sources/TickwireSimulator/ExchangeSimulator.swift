@@ -110,6 +110,8 @@ public final class ExchangeSimulator {
     public private(set) var statistics = SimulatorStatistics()
     public private(set) var faults: FaultInjector
     public private(set) var replay: ReplaySource?
+    /// Replay mode: the first symbol's book rebuilt from the recorded snapshot and the stream.
+    public private(set) var replayBook: ReplayBook?
 
     var sessions: [SimulatorSession] = []
     private var sessionsById: [Int: SimulatorSession] = [:]
@@ -168,6 +170,7 @@ public final class ExchangeSimulator {
         symbolLookup = lookup
         lastTop = Array(repeating: (nil, nil), count: configuration.instruments.count)
         binance = BinanceEncoder(futures: configuration.venue == .binanceUSDM)
+        if replay != nil { replayBook = ReplayBook(instrument: configuration.instruments[0], futures: configuration.venue == .binanceUSDM) }
         var tls: TLSContext?
         do throws(TransportError) {
             if let path = configuration.caCertificateOutput {
@@ -545,9 +548,17 @@ public final class ExchangeSimulator {
         }
         statistics.restSnapshotsServed += 1
         if let replay {
-            // Frames recorded before the snapshot are sent before it becomes available.
-            let body = replay.snapshotBody(advancing: { frame in self.sendReplayFrame(frame) })
-            return HTTPResponse(status: 200, body: body)
+            if !replay.snapshotServed || symbol != 0 || replayBook?.isUsable != true {
+                // Frames recorded before the snapshot are sent before it becomes available.
+                let body = replay.snapshotBody(advancing: { frame in self.sendReplayFrame(frame) })
+                syncReplayBook()
+                return HTTPResponse(status: 200, body: body)
+            }
+            // Later requests (a resync): the book rebuilt from the snapshot and the stream since.
+            let book = replayBook!.book
+            binance.restSnapshot(out, instrument: configuration.instruments[0], lastUpdateId: book.updateId,
+                                 bids: book.bids.top(limit)[...], asks: book.asks.top(limit)[...], time: clock())
+            return HTTPResponse(status: 200, body: out.copy())
         }
         let book = generator.books[symbol]
         binance.restSnapshot(out, instrument: configuration.instruments[symbol], lastUpdateId: book.updateId,
@@ -559,6 +570,10 @@ public final class ExchangeSimulator {
 
     /// Sends one recorded frame to every client subscribed to its stream (depth frames through the faults).
     func sendReplayFrame(_ frame: ReplaySource.Frame) {
+        syncReplayBook()
+        if frame.kind == .depth, frame.symbol == configuration.instruments[0].name.uppercased(), let bytes = replay?.bytes(frame) {
+            replayBook?.applyDepth(bytes)
+        }
         for session in sessions where session.subscribedAnything {
             guard let stream = frame.stream, let symbol = frame.symbol.flatMap({ symbolLookup[$0] }) else { continue }
             let subscribed: [UInt8]?
@@ -573,6 +588,12 @@ public final class ExchangeSimulator {
             replay?.bytes(frame).withUnsafeBytes { out.append($0) }
             if frame.kind == .depth { sendBook(session, symbol: symbol, updateId: frame.updateId) } else { sendControl(session) }
         }
+    }
+
+    /// Once the replay has passed the recorded snapshot line, the rebuilt book starts from it.
+    private func syncReplayBook() {
+        guard let replay, replay.snapshotReached, replayBook?.synced == false, let bytes = replay.snapshotBytes else { return }
+        replayBook?.applySnapshot(bytes)
     }
 
     /// Replay mode: sends every frame that is due (paced by the file's receive times ÷ speed).

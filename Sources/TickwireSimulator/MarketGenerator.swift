@@ -97,6 +97,17 @@ public struct GeneratedUpdate: Sendable {
     public var trade: GeneratedTrade?
     /// How many entries of `MarketGenerator.changes` belong to this update.
     public var changeCount: Int
+
+    public init(symbol: Int, firstUpdateId: UInt64, lastUpdateId: UInt64, previousUpdateId: UInt64, time: UInt64,
+                trade: GeneratedTrade?, changeCount: Int) {
+        self.symbol = symbol
+        self.firstUpdateId = firstUpdateId
+        self.lastUpdateId = lastUpdateId
+        self.previousUpdateId = previousUpdateId
+        self.time = time
+        self.trade = trade
+        self.changeCount = changeCount
+    }
 }
 
 /// One side of a truth book: parallel sorted arrays, BEST LAST (like `BookSide`), so the
@@ -201,7 +212,10 @@ public struct TruthBook: Sendable {
 
     public subscript(side: Side) -> TruthSide {
         get { side == .bid ? bids : asks }
-        set { if side == .bid { bids = newValue } else { asks = newValue } }
+        // In place: a get/set pair would copy the side's arrays on every change.
+        _modify {
+            if side == .bid { yield &bids } else { yield &asks }
+        }
     }
 
     /// Both sides' best `depth` levels, best first (tests compare books with this).

@@ -1,3 +1,6 @@
+import TickwireCore
+import TickwireVenues
+
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -265,5 +268,108 @@ public final class ReplaySource {
         while waitpid(pid, &exit, 0) < 0 && errno == EINTR {}
         guard exit == 0 else { throw .replay("gzip -dc \(path) failed (status \(exit)): not a valid gzip file?") }
         return bytes
+    }
+}
+
+extension ReplaySource {
+    /// The recorded REST snapshot line, if the file has one.
+    public var snapshotBytes: ArraySlice<UInt8>? { snapshotIndex.map { data[frames[$0].range] } }
+}
+
+/// The book a replay rebuilds from the recorded REST snapshot and the depth frames after it
+/// (in file order, by the venue's drop rule), so that a REST request after the first — a
+/// client resyncing after a fault — gets a snapshot consistent with the stream.
+public struct ReplayBook {
+    public private(set) var book: TruthBook
+    public private(set) var synced = false
+    /// Why the book could not be rebuilt (a frame the instrument's scales cannot hold exactly…).
+    public private(set) var failure: String?
+    let instrument: SimulatedInstrument
+    let futures: Bool
+    private var scratch: [LevelChange] = []
+
+    init(instrument: SimulatedInstrument, futures: Bool) {
+        self.instrument = instrument
+        self.futures = futures
+        book = TruthBook(levels: 5000)
+    }
+
+    public var isUsable: Bool { synced && failure == nil }
+
+    mutating func applySnapshot(_ bytes: ArraySlice<UInt8>) {
+        scratch.removeAll(keepingCapacity: true)
+        var lastUpdateId: UInt64 = 0
+        let ok = bytes.withUnsafeBytes { raw -> Bool in
+            var s = JSONScanner(raw)
+            do throws(JSONError) {
+                try s.beginObject()
+                while let key = try s.nextKey() {
+                    if key == "lastUpdateId" {
+                        lastUpdateId = try s.uint64()
+                    } else if key == "bids" || key == "asks" {
+                        try levels(&s, key == "bids" ? .bid : .ask)
+                    } else {
+                        try s.skipValue()
+                    }
+                }
+                return true
+            } catch {
+                failure = "recorded snapshot: \(error)"
+                return false
+            }
+        }
+        guard ok else { return }
+        book.bids.removeAll()
+        book.asks.removeAll()
+        for change in scratch { book[change.side].set(change.price, change.quantity) }
+        book.updateId = lastUpdateId
+        synced = true
+    }
+
+    mutating func applyDepth(_ bytes: ArraySlice<UInt8>) {
+        guard isUsable else { return }
+        scratch.removeAll(keepingCapacity: true)
+        var last: UInt64 = 0
+        let ok = bytes.withUnsafeBytes { raw -> Bool in
+            var s = JSONScanner(raw)
+            do throws(JSONError) {
+                try s.beginObject()
+                while let key = try s.nextKey() {
+                    guard key == "data" else { try s.skipValue(); continue }
+                    try s.beginObject()
+                    while let field = try s.nextKey() {
+                        if field == "u" {
+                            last = try s.uint64()
+                        } else if field == "b" || field == "a" {
+                            try levels(&s, field == "b" ? .bid : .ask)
+                        } else {
+                            try s.skipValue()
+                        }
+                    }
+                }
+                return true
+            } catch {
+                failure = "depth frame: \(error)"
+                return false
+            }
+        }
+        guard ok else { return }
+        // Spot drops u <= lastUpdateId, USD-M u < lastUpdateId; a later event is applied.
+        if futures ? last < book.updateId : last <= book.updateId { return }
+        for change in scratch { book[change.side].set(change.price, change.quantity) }
+        book.updateId = last
+    }
+
+    private mutating func levels(_ s: inout JSONScanner, _ side: Side) throws(JSONError) {
+        try s.beginArray()
+        while try s.nextElement() {
+            try s.beginArray()
+            _ = try s.nextElement()
+            let price = try s.decimal(scale: instrument.priceScale)
+            _ = try s.nextElement()
+            let quantity = try s.decimal(scale: instrument.quantityScale)
+            while try s.nextElement() { try s.skipValue() }
+            scratch.append(LevelChange(side: side, price: price, quantity: quantity))
+        }
     }
 }

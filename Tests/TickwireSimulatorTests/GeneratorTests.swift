@@ -1,7 +1,7 @@
 import Foundation
 import Testing
 import TickwireCore
-@testable import TickwireSimulator
+import TickwireSimulator
 import TickwireVenues
 
 @Suite struct MarketGeneratorTests {

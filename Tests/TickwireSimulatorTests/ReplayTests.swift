@@ -49,6 +49,35 @@ extension SimulatorFeedTests {
         #expect(book.bids[0].price < book.asks[0].price)
     }
 
+    /// A dropped diff in the replay: the spot adapter sees the gap on the next diff, resyncs
+    /// from the simulator's REST endpoint — now served from the book the replay rebuilt from
+    /// the recorded snapshot and the stream — and ends valid and equal to that book.
+    @Test func aDroppedDiffInTheReplayIsResyncedFromTheRebuiltBook() throws {
+        var configuration = SimulatorConfiguration(venue: .binanceSpot, instruments: [])
+        configuration.replay = ReplayConfiguration(path: samplePath("binance/spot-ethusdt-20240808.gz"), speed: 0, maximumLines: 3000)
+        configuration.heartbeatInterval = .max / 2
+        configuration.faults.drop = .nth(100)
+        configuration.faults.logToStandardError = false
+        let feed = try LockstepFeed(configuration: configuration, path: "/stream", levelsPerSide: 5000) { symbols, simulator in
+            BinanceSpotAdapter(configuration: BinanceConfiguration(wsURL: simulator.url, restURL: simulator.restURL, symbols: symbols,
+                                                                   depthStream: "depth@100ms"))
+        }
+        try feed.connect()
+        while try feed.replayStep(100) {}
+        let counters = feed.adapter.binanceCounters(feed.instrument("ETHUSDT"))
+        let fault = try #require(feed.faultRecords().first)
+        #expect(fault.kind == .drop)
+        #expect(feed.stateAfter("ETHUSDT", client: fault.client, frame: fault.firstAffectedFrame - 1) == .valid)
+        #expect(counters.gaps == 1)
+        #expect(counters.snapshotsApplied == 2)
+        #expect(feed.state("ETHUSDT") == .valid)
+        let rebuilt = try #require(feed.thread.perform { $0.replayBook })
+        #expect(rebuilt.isUsable)
+        #expect(feed.adapter.localUpdateId(of: feed.instrument("ETHUSDT")) == rebuilt.book.updateId)
+        let mine = feed.book("ETHUSDT"), truth = rebuilt.book.levels(depth: 100)
+        #expect(Array(mine.bids.prefix(100)) == truth.bids && Array(mine.asks.prefix(100)) == truth.asks)
+    }
+
     @Test func aMissingOrMalformedReplayFileIsAClearError() throws {
         var configuration = SimulatorConfiguration(venue: .binanceSpot, instruments: [])
         configuration.replay = ReplayConfiguration(path: "/nonexistent/capture.gz")
