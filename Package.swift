@@ -101,5 +101,19 @@ let package = Package(
             swiftSettings: hotPathSettings,
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
         ),
+        // libFuzzer targets (scripts/fuzz.sh): build one at a time with
+        // `swift build -c release --sanitize=fuzzer --sanitize=address --product Fuzz…`.
+        .target(
+            name: "FuzzSupport",
+            dependencies: ["TickwireVenues", "TickwireCore", "TickwireSystem"],
+            path: "Fuzz/FuzzSupport"
+        ),
+        .executableTarget(name: "FuzzWebSocketFrame", dependencies: ["TickwireTransport"], path: "Fuzz/FuzzWebSocketFrame"),
+        .executableTarget(name: "FuzzBinanceSpot", dependencies: ["FuzzSupport", "TickwireVenues"], path: "Fuzz/FuzzBinanceSpot"),
+        .executableTarget(name: "FuzzBinanceUSDM", dependencies: ["FuzzSupport", "TickwireVenues"], path: "Fuzz/FuzzBinanceUSDM"),
+        .executableTarget(name: "FuzzBybit", dependencies: ["FuzzSupport", "TickwireVenues"], path: "Fuzz/FuzzBybit"),
+        .executableTarget(name: "FuzzOKX", dependencies: ["FuzzSupport", "TickwireVenues"], path: "Fuzz/FuzzOKX"),
+        .executableTarget(name: "FuzzCoinbase", dependencies: ["FuzzSupport", "TickwireVenues"], path: "Fuzz/FuzzCoinbase"),
+        .executableTarget(name: "FuzzKraken", dependencies: ["FuzzSupport", "TickwireVenues"], path: "Fuzz/FuzzKraken"),
     ]
 )

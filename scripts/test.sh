@@ -18,6 +18,9 @@ scripts/check-mallocs.sh
 echo "== SPSC ring under ThreadSanitizer"
 swift test --sanitize=thread --scratch-path .build-tsan --filter SpscRing
 
+echo "== libFuzzer smoke run (every parser, ~10 s each)"
+scripts/fuzz.sh --smoke
+
 echo "== swift test"
 swift build --build-tests
 swift test --skip-build
