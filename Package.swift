@@ -101,8 +101,8 @@ let package = Package(
             swiftSettings: hotPathSettings,
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
         ),
-        // libFuzzer targets (scripts/fuzz.sh): build one at a time with
-        // `swift build -c release --sanitize=fuzzer --sanitize=address --product Fuzz…`.
+        // libFuzzer targets: build and run them with scripts/fuzz.sh (it explains the flags:
+        // --sanitize=fuzzer --sanitize=address -Xswiftc -sanitize=fuzzer,address, one --product at a time).
         .target(
             name: "FuzzSupport",
             dependencies: ["TickwireVenues", "TickwireCore", "TickwireSystem"],
