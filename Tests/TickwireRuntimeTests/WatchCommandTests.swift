@@ -11,8 +11,8 @@ final class RunningTickwire: @unchecked Sendable {
     private var errors = Data()
     private let done = DispatchSemaphore(value: 0)
 
-    init(_ arguments: [String]) throws {
-        process.executableURL = productsDirectory.appendingPathComponent("tickwire")
+    init(binary: URL = productsDirectory.appendingPathComponent("tickwire"), _ arguments: [String]) throws {
+        process.executableURL = binary
         process.arguments = arguments
         let out = Pipe(), err = Pipe()
         process.standardOutput = out
