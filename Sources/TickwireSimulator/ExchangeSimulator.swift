@@ -55,6 +55,14 @@ public struct SimulatorStatistics: Sendable, Equatable {
     public var bookMessagesSent: UInt64 = 0
     public var restSnapshotsServed: UInt64 = 0
     public var clientsConnected: UInt64 = 0
+    /// `run`: monotonic ns when the market opened (first subscriber) and when the last event was sent.
+    public var openedAt: UInt64 = 0
+    public var lastEventAt: UInt64 = 0
+
+    /// Book events per second between the market's opening and the last event.
+    public var eventsPerSecond: Double {
+        lastEventAt > openedAt ? Double(updatesGenerated) / (Double(lastEventAt - openedAt) / 1e9) : 0
+    }
 }
 
 /// One WebSocket client of the simulator and what it subscribed to.
@@ -650,6 +658,7 @@ public final class ExchangeSimulator {
             var busy = false
             if opened == 0 && hasSubscribers {
                 opened = monotonicNanoseconds()
+                statistics.openedAt = opened
                 replay?.start(at: opened)
             }
             if opened != 0 {
@@ -668,6 +677,7 @@ public final class ExchangeSimulator {
                     if batch > 0 {
                         generate(batch)
                         generated += batch
+                        statistics.lastEventAt = monotonicNanoseconds()
                         busy = rate == 0 || batch == 4096
                     }
                 }

@@ -4,62 +4,85 @@ import TickwireVenues
 /// A reusable, growable byte buffer the encoders write JSON into: no String building, no
 /// allocation once it has grown to the largest message (snapshots).
 public final class FrameBuffer {
-    public private(set) var base: UnsafeMutablePointer<UInt8>
-    public private(set) var count = 0
-    public private(set) var capacity: Int
-
-    public init(capacity: Int = 64 << 10) {
-        self.capacity = max(capacity, 256)
-        base = .allocate(capacity: self.capacity)
+    /// The buffer's state lives behind a pointer: reads and writes of it are plain memory
+    /// accesses, not class-property accesses with dynamic exclusivity checks (which cost more
+    /// than the copying itself at tens of appends per message).
+    @usableFromInline
+    struct State {
+        @usableFromInline var base: UnsafeMutablePointer<UInt8>
+        @usableFromInline var count: Int
+        @usableFromInline var capacity: Int
     }
 
-    deinit { base.deallocate() }
+    @usableFromInline let state: UnsafeMutablePointer<State>
 
-    public var bytes: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: base, count: count) }
+    public var base: UnsafeMutablePointer<UInt8> { state.pointee.base }
+    public var count: Int { state.pointee.count }
+    public var capacity: Int { state.pointee.capacity }
 
-    public func reset() { count = 0 }
+    public init(capacity: Int = 64 << 10) {
+        let capacity = max(capacity, 256)
+        state = .allocate(capacity: 1)
+        state.initialize(to: State(base: .allocate(capacity: capacity), count: 0, capacity: capacity))
+    }
+
+    deinit {
+        state.pointee.base.deallocate()
+        state.deallocate()
+    }
+
+    public var bytes: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: state.pointee.base, count: state.pointee.count) }
+
+    public func reset() { state.pointee.count = 0 }
 
     /// Drops the last `n` bytes (a trailing comma).
     @inline(__always)
-    public func dropLast(_ n: Int = 1) { count = max(0, count - n) }
+    public func dropLast(_ n: Int = 1) { state.pointee.count = max(0, state.pointee.count - n) }
 
     public var last: UInt8? { count > 0 ? base[count - 1] : nil }
 
     @inline(__always)
     func reserve(_ extra: Int) {
-        if _slowPath(count + extra > capacity) { grow(count + extra) }
+        if _slowPath(state.pointee.count + extra > state.pointee.capacity) { grow(state.pointee.count + extra) }
     }
 
     private func grow(_ needed: Int) {
-        var newCapacity = capacity * 2
+        var newCapacity = state.pointee.capacity * 2
         while newCapacity < needed { newCapacity *= 2 }
         let newBase = UnsafeMutablePointer<UInt8>.allocate(capacity: newCapacity)
-        newBase.update(from: base, count: count)
-        base.deallocate()
-        base = newBase
-        capacity = newCapacity
+        newBase.update(from: state.pointee.base, count: state.pointee.count)
+        state.pointee.base.deallocate()
+        state.pointee.base = newBase
+        state.pointee.capacity = newCapacity
     }
+
+    /// Where the next byte goes (after `reserve`).
+    @inline(__always)
+    var tail: UnsafeMutablePointer<UInt8> { state.pointee.base + state.pointee.count }
+
+    @inline(__always)
+    func advance(_ n: Int) { state.pointee.count &+= n }
 
     @inline(__always)
     public func append(_ text: StaticString) {
         let length = text.utf8CodeUnitCount
         reserve(length)
-        (base + count).update(from: text.utf8Start, count: length)
-        count += length
+        tail.update(from: text.utf8Start, count: length)
+        advance(length)
     }
 
     @inline(__always)
     public func append(byte: UInt8) {
         reserve(1)
-        base[count] = byte
-        count += 1
+        tail.pointee = byte
+        advance(1)
     }
 
     public func append(_ bytes: UnsafeRawBufferPointer) {
         guard let source = bytes.baseAddress, bytes.count > 0 else { return }
         reserve(bytes.count)
-        UnsafeMutableRawPointer(base + count).copyMemory(from: source, byteCount: bytes.count)
-        count += bytes.count
+        UnsafeMutableRawPointer(tail).copyMemory(from: source, byteCount: bytes.count)
+        advance(bytes.count)
     }
 
     public func append(_ text: String) {
@@ -75,22 +98,23 @@ public final class FrameBuffer {
     @inline(__always)
     public func append(_ value: UInt64) {
         reserve(20)
+        let out = tail
         if value < 10 {
-            base[count] = UInt8(ascii: "0") &+ UInt8(value)
-            count += 1
+            out.pointee = UInt8(ascii: "0") &+ UInt8(value)
+            advance(1)
             return
         }
         var digits = 0
         var probe = value
         while probe > 0 { probe /= 10; digits += 1 }
         var v = value
-        var position = count + digits - 1
+        var position = digits - 1
         while v > 0 {
-            base[position] = UInt8(ascii: "0") &+ UInt8(v % 10)
+            out[position] = UInt8(ascii: "0") &+ UInt8(v % 10)
             v /= 10
             position -= 1
         }
-        count += digits
+        advance(digits)
     }
 
     @inline(__always)
@@ -108,8 +132,8 @@ public final class FrameBuffer {
     public func appendDecimal(_ mantissa: Int64, scale: Scale, trim: Bool = false) {
         reserve(DecimalText.maxFormattedLength)
         let written = DecimalText.format(mantissa, scale: scale, trimTrailingZeros: trim,
-                                         into: UnsafeMutableRawBufferPointer(start: base + count, count: DecimalText.maxFormattedLength))
-        count += written
+                                         into: UnsafeMutableRawBufferPointer(start: tail, count: DecimalText.maxFormattedLength))
+        advance(written)
     }
 
     /// `"…"` around a decimal.
@@ -169,14 +193,15 @@ public final class FrameBuffer {
 
     private func appendPadded(_ value: UInt64, width: Int) {
         reserve(width)
+        let out = tail
         var v = value
-        var position = count + width - 1
-        while position >= count {
-            base[position] = UInt8(ascii: "0") &+ UInt8(v % 10)
+        var position = width - 1
+        while position >= 0 {
+            out[position] = UInt8(ascii: "0") &+ UInt8(v % 10)
             v /= 10
             position -= 1
         }
-        count += width
+        advance(width)
     }
 
     /// A copy of the bytes (fault injection keeps a held-back message).

@@ -189,7 +189,7 @@ struct Simulate: ParsableCommand {
         let seconds = Double(monotonicNanoseconds() - started) / 1e9
         printError("tickwire simulate: \(statistics.updatesGenerated) book events, \(statistics.bookMessagesSent) book messages, "
                    + "\(statistics.framesSent) frames, \(statistics.bytesSent) bytes, \(statistics.restSnapshotsServed) REST snapshots in "
-                   + "\(Int(seconds * 1000)) ms")
+                   + "\(Int(seconds * 1000)) ms; \(Int(statistics.eventsPerSecond)) events/s from the first subscription to the last event")
     }
 }
 
