@@ -13,6 +13,21 @@ struct Tickwire: ParsableCommand {
             Config.self, Record.self, Replay.self,
         ]
     )
+
+    /// Usage errors exit 2, like configuration errors (`config check`), so scripts see one
+    /// code for "you asked for something invalid"; everything else keeps the parser's codes.
+    static func main() {
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch {
+            if exitCode(for: error) == .validationFailure {
+                printError(fullMessage(for: error))
+                exit(withError: ExitCode(2))
+            }
+            exit(withError: error)
+        }
+    }
 }
 
 /// A subcommand a later issue fills in: says so and fails, never pretends to work.

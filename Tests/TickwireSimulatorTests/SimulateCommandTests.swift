@@ -35,9 +35,9 @@ extension SimulatorFeedTests {
         (["simulate", "--venue", "kraken", "--replay", "x.gz"], "--replay serves Binance captures"),
         (["simulate", "--venue", "coinbase", "--rate=-1"], "--rate -1.0: expected a number >= 0"),
     ])
-    func badArgumentsAreAClearUsageError(arguments: [String], message: String) throws {
+    func badArgumentsAreAClearUsageErrorWithExitCode2(arguments: [String], message: String) throws {
         let (status, output) = try runTickwire(arguments)
-        #expect(status == 64)
+        #expect(status == 2)
         #expect(output.contains(message), "\(output)")
     }
 
