@@ -12,7 +12,7 @@ import TickwireCore
 /// - deltas that arrive while a symbol waits for its snapshot are dropped (its book is
 ///   already reported invalid).
 /// Keepalive: `{"op":"ping"}` every 20 s; replies and subscribe acks are control messages.
-public struct BybitAdapter: SnapshotStreamAdapter {
+public struct BybitAdapter: VenueAdapter {
     public enum Category: String, Sendable {
         case linear
         case spot
@@ -23,23 +23,19 @@ public struct BybitAdapter: SnapshotStreamAdapter {
     public static let pingInterval: UInt64 = 20 * VenueTime.nanosecondsPerSecond
     /// Bybit spot accepts at most 10 topics per subscribe request.
     static let topicsPerRequest = 10
-    /// Trades: `{"T","s","S","v","p","L","i","BT"}`; `S` is the taker's side.
-    static let format = StreamFormat(
-        name: "Bybit", data: "data", booksInArray: false, overflow: "book message with more levels than the parse scratch holds",
-        trade: TradeSpelling(price: "p", quantity: "v", side: "S", buy: "Buy", sell: "Sell", id: "i", time: "T", isoTime: false,
-                             badSide: "S Buy or Sell", missing: "trade p, v, S and T"))
 
     public let venue: Venue
     public let category: Category
     public let depth: Int
-    public internal(set) var counters: VenueCounters
+    public private(set) var counters: VenueCounters
 
-    let index: SymbolIndex
-    var synced: [Bool]
+    private let index: SymbolIndex
+    private var synced: [Bool]
     private var lastUpdateId: [UInt64]
-    var scratch: BookScratch
-    var trades: TradeScratch
-    private var keepalive = Keepalive(interval: BybitAdapter.pingInterval, ping: #"{"op":"ping"}"#)
+    private var scratch: BookScratch
+    private var trades: TradeScratch
+    private var isConnected = false
+    private var lastPing: UInt64 = 0
 
     /// - Parameters:
     ///   - symbols: Bybit's own names (`BTCUSDT`), with the instrument scales (at least the
@@ -70,12 +66,18 @@ public struct BybitAdapter: SnapshotStreamAdapter {
         .sendText(#"{"op":"\#(op)","args":["# + topics.map { "\"\($0)\"" }.joined(separator: ",") + "]}")
     }
 
-    // MARK: VenueAdapter (handle, handleSnapshot and resync: SnapshotStreamAdapter)
+    // MARK: VenueAdapter
 
     public mutating func connected<Sink: VenueEventSink>(receiveTime: UInt64, sink: inout Sink, requests: inout [VenueRequest]) {
-        keepalive.connected(at: receiveTime)
-        awaitSnapshots(receiveTime: receiveTime, sink: &sink)
-        let topics = (0..<index.count).flatMap { [bookTopic($0), tradeTopic($0)] }
+        isConnected = true
+        lastPing = receiveTime
+        var topics: [String] = []
+        for symbol in 0..<index.count {
+            synced[symbol] = false
+            sink.bookInvalid(index.instruments[symbol], reason: .snapshotPending, receiveTime: receiveTime)
+            topics.append(bookTopic(symbol))
+            topics.append(tradeTopic(symbol))
+        }
         var start = 0
         while start < topics.count {
             let end = min(start + Self.topicsPerRequest, topics.count)
@@ -84,23 +86,68 @@ public struct BybitAdapter: SnapshotStreamAdapter {
         }
     }
 
+    public mutating func handle<Sink: VenueEventSink>(
+        message: ByteView, receiveTime: UInt64, sink: inout Sink, requests: inout [VenueRequest]
+    ) throws(VenueError) {
+        scratch.reset()
+        trades.reset()
+        var header = Header()
+        do {
+            try parse(message, receiveTime: receiveTime, into: &header)
+        } catch {
+            throw failed(header, .malformed(error), receiveTime: receiveTime, sink: &sink, requests: &requests)
+        }
+        switch header.kind {
+        case .book:
+            guard header.symbol >= 0 else { throw unknown(header) }
+            guard !scratch.overflowed else {
+                throw failed(header, .unexpectedMessage("book message with more levels than the parse scratch holds"),
+                             receiveTime: receiveTime, sink: &sink, requests: &requests)
+            }
+            applyBook(header, receiveTime: receiveTime, sink: &sink, requests: &requests)
+        case .trade:
+            guard header.symbol >= 0 else { throw unknown(header) }
+            guard !trades.overflowed else {
+                throw failed(header, .unexpectedMessage("trade message with more trades than the parse scratch holds"),
+                             receiveTime: receiveTime, sink: &sink, requests: &requests)
+            }
+            counters[index.instruments[header.symbol]].messages += 1
+            trades.emit(to: &sink)
+        case .otherTopic, .none:
+            if header.kind == .none && header.isReply {
+                guard header.success != false else {
+                    counters.unattributedParseErrors += 1
+                    throw .venueRejected(header.replyMessage?.string ?? "")
+                }
+                counters.controlMessages += 1
+                return
+            }
+            counters.unattributedParseErrors += 1
+            throw .unexpectedMessage(header.topic.map { "topic \($0.string)" } ?? "message without topic or op")
+        }
+    }
+
+    public mutating func handleSnapshot<Sink: VenueEventSink>(
+        _ instrument: InstrumentId, body: ByteView, receiveTime: UInt64, sink: inout Sink, requests: inout [VenueRequest]
+    ) throws(VenueError) {
+        throw .unexpectedMessage("Bybit books start from WebSocket snapshots, not REST")
+    }
+
+    public mutating func resync(_ instrument: InstrumentId, requests: inout [VenueRequest]) {
+        guard let symbol = index.local(instrument) else { return }
+        resubscribe(symbol, requests: &requests)
+    }
+
     public mutating func tick(now: UInt64, requests: inout [VenueRequest]) {
-        keepalive.tick(now: now, requests: &requests)
+        guard isConnected, now &- lastPing >= Self.pingInterval else { return }
+        lastPing = now
+        requests.append(.sendText(#"{"op":"ping"}"#))
     }
 
     // MARK: sync
 
-    /// Subscribe acks and pong replies (`op`) are control messages; `success: false` a rejection.
-    mutating func other(_ header: Header) throws(VenueError) {
-        guard header.kind == .none && header.isReply else {
-            throw unexpected("topic", header.topic, otherwise: "message without topic or op")
-        }
-        guard header.success != false else { throw rejection(header.replyMessage) }
-        counters.controlMessages += 1
-    }
-
-    mutating func applyBook<Sink: VenueEventSink>(
-        _ header: Header, message: ByteView, receiveTime: UInt64, sink: inout Sink, requests: inout [VenueRequest]
+    private mutating func applyBook<Sink: VenueEventSink>(
+        _ header: Header, receiveTime: UInt64, sink: inout Sink, requests: inout [VenueRequest]
     ) {
         let symbol = header.symbol
         let instrument = index.instruments[symbol]
@@ -125,16 +172,37 @@ public struct BybitAdapter: SnapshotStreamAdapter {
     }
 
     /// Bybit's only recovery: unsubscribe and subscribe the book topic; a snapshot follows.
-    mutating func resubscribe(_ symbol: Int, requests: inout [VenueRequest]) {
-        unsync(symbol)
+    private mutating func resubscribe(_ symbol: Int, requests: inout [VenueRequest]) {
+        synced[symbol] = false
+        counters[index.instruments[symbol]].resyncs += 1
         requests.append(Self.request("unsubscribe", [bookTopic(symbol)]))
         requests.append(Self.request("subscribe", [bookTopic(symbol)]))
     }
 
+    /// Counts a failed message; if it was a book message of a known symbol, that book may
+    /// have missed an update: invalidate and resubscribe it.
+    private mutating func failed<Sink: VenueEventSink>(
+        _ header: Header, _ error: VenueError, receiveTime: UInt64, sink: inout Sink, requests: inout [VenueRequest]
+    ) -> VenueError {
+        let instrument = header.symbol >= 0 ? index.instruments[header.symbol] : nil
+        counters.countParseError(instrument)
+        if let instrument, header.kind == .book {
+            sink.bookInvalid(instrument, reason: .malformedMessage, receiveTime: receiveTime)
+            resubscribe(header.symbol, requests: &requests)
+        }
+        return error
+    }
+
+    private mutating func unknown(_ header: Header) -> VenueError {
+        counters.unattributedParseErrors += 1
+        return .unknownSymbol(header.symbolName?.string ?? "")
+    }
+
     // MARK: parsing
 
-    struct Header: SymbolMessageHeader {
-        var kind = MessageKind.none
+    private struct Header {
+        enum Kind { case none, book, trade, otherTopic }
+        var kind = Kind.none
         var topic: ByteView?
         var symbolName: ByteView?
         var symbol = -1
@@ -144,57 +212,112 @@ public struct BybitAdapter: SnapshotStreamAdapter {
         var isReply = false
         var success: Bool?
         var replyMessage: ByteView?
-        var missingMember: StaticString? { kind == .book && !hasType ? "type" : nil }
     }
 
-    func parseMember(_ key: ByteView, _ s: inout JSONScanner, _ header: inout Header) throws(JSONError) {
-        if key == "topic" {
-            let topic = try s.string()
-            header.topic = topic
-            header.kind = topic.hasPrefix("orderbook.") ? .book : topic.hasPrefix("publicTrade.") ? .trade : .other
-            let name = topic.suffix(afterLast: UInt8(ascii: "."))
-            header.symbolName = name
-            header.symbol = index.find(name) ?? -1
-        } else if key == "type" {
-            header.isSnapshot = try s.isSnapshot(else: "delta", missing: "type snapshot or delta")
-            header.hasType = true
-        } else if key == "ts" {
-            header.time = try s.millisecondsAsNanoseconds()
-        } else if key == "op" {
-            header.isReply = true
-            try s.skipValue()
-        } else if key == "success" {
-            header.success = try s.bool()
-        } else if key == "ret_msg" {
-            header.replyMessage = try s.string()
-        } else {
-            try s.skipValue()
-        }
-    }
-
-    /// `{"s","b":[["price","size"]…],"a":[…],"u","seq"}`.
-    mutating func parseBook(_ s: inout JSONScanner, _ header: inout Header) throws(JSONError) {
-        let scales = index.scales(header.symbol)
-        let entry = scratch.beginEntry()
-        var sawUpdateId = false
+    /// Reads the whole frame into `header` and the scratches; emits nothing.
+    private mutating func parse(_ message: ByteView, receiveTime: UInt64, into header: inout Header) throws(JSONError) {
+        var s = JSONScanner(message)
+        var deferredData: JSONScanner?
         try s.beginObject()
         while let key = try s.nextKey() {
-            if key == "b" {
-                try s.levelPairs(.bid, scales, into: &scratch)
-            } else if key == "a" {
-                try s.levelPairs(.ask, scales, into: &scratch)
-            } else if key == "u" {
-                let updateId = try s.uint64()
-                if entry >= 0 { scratch.entries[entry].updateId = updateId }
-                sawUpdateId = true
-            } else if key == "s" {
-                guard let name = header.symbolName, try s.string() == name else {
-                    throw JSONError(.missingField("data.s equal to the topic's symbol"), offset: s.offset)
+            if key == "topic" {
+                let topic = try s.string()
+                header.topic = topic
+                header.kind = topic.hasPrefix("orderbook.") ? .book : topic.hasPrefix("publicTrade.") ? .trade : .otherTopic
+                let name = topic.suffix(afterLast: UInt8(ascii: "."))
+                header.symbolName = name
+                header.symbol = index.find(name) ?? -1
+            } else if key == "type" {
+                let type = try s.string()
+                header.hasType = true
+                header.isSnapshot = type == "snapshot"
+                guard header.isSnapshot || type == "delta" else { throw JSONError(.missingField("type snapshot or delta"), offset: s.offset) }
+            } else if key == "ts" {
+                header.time = try s.millisecondsAsNanoseconds()
+            } else if key == "data" {
+                if header.kind == .none {
+                    deferredData = s  // the topic comes later: parse the data once it is known
+                    try s.skipValue()
+                } else {
+                    try parseData(&s, header, receiveTime: receiveTime)
                 }
+            } else if key == "op" {
+                header.isReply = true
+                try s.skipValue()
+            } else if key == "success" {
+                header.success = try s.bool()
+            } else if key == "ret_msg" {
+                header.replyMessage = try s.string()
             } else {
                 try s.skipValue()
             }
         }
-        guard sawUpdateId else { throw JSONError(.missingField("u"), offset: s.offset) }
+        guard s.isAtEnd() else { throw JSONError(.unexpectedByte(s.peek() ?? 0), offset: s.offset) }
+        if var data = deferredData { try parseData(&data, header, receiveTime: receiveTime) }
+        if header.kind == .book && !header.hasType { throw JSONError(.missingField("type"), offset: s.offset) }
+    }
+
+    private mutating func parseData(_ s: inout JSONScanner, _ header: Header, receiveTime: UInt64) throws(JSONError) {
+        guard header.symbol >= 0 else { return try s.skipValue() }
+        let priceScale = index.priceScales[header.symbol]
+        let quantityScale = index.quantityScales[header.symbol]
+        switch header.kind {
+        case .book:
+            let entry = scratch.beginEntry()
+            var sawUpdateId = false
+            try s.beginObject()
+            while let key = try s.nextKey() {
+                if key == "b" {
+                    try s.levelPairs(.bid, priceScale: priceScale, quantityScale: quantityScale, into: &scratch)
+                } else if key == "a" {
+                    try s.levelPairs(.ask, priceScale: priceScale, quantityScale: quantityScale, into: &scratch)
+                } else if key == "u" {
+                    let updateId = try s.uint64()
+                    if entry >= 0 { scratch.entries[entry].updateId = updateId }
+                    sawUpdateId = true
+                } else if key == "s" {
+                    guard let name = header.symbolName, try s.string() == name else {
+                        throw JSONError(.missingField("data.s equal to the topic's symbol"), offset: s.offset)
+                    }
+                } else {
+                    try s.skipValue()
+                }
+            }
+            guard sawUpdateId else { throw JSONError(.missingField("u"), offset: s.offset) }
+        case .trade:
+            let instrument = index.instruments[header.symbol]
+            try s.beginArray()
+            while try s.nextElement() {
+                var price: Int64?, quantity: Int64?, aggressor: Side?, time: UInt64?
+                var id: (id: UInt64, isDigest: Bool) = (0, false)
+                try s.beginObject()
+                while let key = try s.nextKey() {
+                    if key == "p" {
+                        price = try s.decimal(scale: priceScale)
+                    } else if key == "v" {
+                        quantity = try s.decimal(scale: quantityScale)
+                    } else if key == "S" {
+                        // The taker's side.
+                        let side = try s.string()
+                        aggressor = side == "Buy" ? .bid : side == "Sell" ? .ask : nil
+                        guard aggressor != nil else { throw JSONError(.missingField("S Buy or Sell"), offset: s.offset) }
+                    } else if key == "i" {
+                        id = try s.tradeId()
+                    } else if key == "T" {
+                        time = try s.millisecondsAsNanoseconds()
+                    } else {
+                        try s.skipValue()
+                    }
+                }
+                guard let price, let quantity, let aggressor, let time else {
+                    throw JSONError(.missingField("trade p, v, S and T"), offset: s.offset)
+                }
+                trades.append(Trade(instrument: instrument, price: Price(mantissa: price), quantity: Quantity(mantissa: quantity),
+                                    aggressor: aggressor, tradeId: id.id, isTradeIdDigest: id.isDigest,
+                                    eventTime: time, receiveTime: receiveTime))
+            }
+        case .otherTopic, .none:
+            try s.skipValue()
+        }
     }
 }

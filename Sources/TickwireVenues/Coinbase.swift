@@ -15,25 +15,16 @@ import TickwireCore
 /// `heartbeats` keep quiet channels open; heartbeat and subscription messages are control
 /// messages, `type: error` a rejection. Book events carry the message `timestamp` and
 /// publish `sequence_num` as their update id.
-public struct CoinbaseAdapter: SnapshotStreamAdapter {
-    /// Coinbase's public trade side is the MAKER's: in the reference capture a SELL prints at
-    /// 65083.67, above the 65083.66 best bid, i.e. a buyer lifted the offer.
-    static let format = StreamFormat(
-        name: "Coinbase", data: "events", booksInArray: true,
-        overflow: "message with more levels, events or trades than the parse scratch holds",
-        trade: TradeSpelling(symbol: "product_id", price: "price", quantity: "size", side: "side", buy: "SELL", sell: "BUY",
-                             id: "trade_id", time: "time", isoTime: true, badSide: "side BUY or SELL",
-                             missing: "trade product_id, price, size, side and time"))
-
+public struct CoinbaseAdapter: VenueAdapter {
     public let venue = Venue.coinbase
-    public internal(set) var counters: VenueCounters
+    public private(set) var counters: VenueCounters
 
-    let index: SymbolIndex
-    var synced: [Bool]
+    private let index: SymbolIndex
+    private var synced: [Bool]
     private var hasSequence = false
     private var lastSequence: UInt64 = 0
-    var scratch: BookScratch
-    var trades: TradeScratch
+    private var scratch: BookScratch
+    private var trades: TradeScratch
 
     /// - Parameters:
     ///   - symbols: Coinbase `product_id`s (`BTC-USD`) with their instrument scales.
@@ -53,35 +44,80 @@ public struct CoinbaseAdapter: SnapshotStreamAdapter {
         return .sendText(#"{"type":"\#(type)","product_ids":[\#(products)],"channel":"\#(channel)"}"#)
     }
 
-    // MARK: VenueAdapter (handle, handleSnapshot and resync: SnapshotStreamAdapter)
+    // MARK: VenueAdapter
 
     public mutating func connected<Sink: VenueEventSink>(receiveTime: UInt64, sink: inout Sink, requests: inout [VenueRequest]) {
         hasSequence = false  // sequence_num restarts with each connection
-        awaitSnapshots(receiveTime: receiveTime, sink: &sink)
         let all = Array(0..<index.count)
+        for symbol in all {
+            synced[symbol] = false
+            sink.bookInvalid(index.instruments[symbol], reason: .snapshotPending, receiveTime: receiveTime)
+        }
         requests.append(request("subscribe", "level2", all))
         requests.append(request("subscribe", "market_trades", all))
         requests.append(request("subscribe", "heartbeats", all))
+    }
+
+    public mutating func handle<Sink: VenueEventSink>(
+        message: ByteView, receiveTime: UInt64, sink: inout Sink, requests: inout [VenueRequest]
+    ) throws(VenueError) {
+        scratch.reset()
+        trades.reset()
+        var header = Header()
+        do {
+            try parse(message, receiveTime: receiveTime, into: &header)
+        } catch {
+            throw failed(header, .malformed(error), sequenceChecked: false, receiveTime: receiveTime, sink: &sink, requests: &requests)
+        }
+        if header.isError {
+            counters.unattributedParseErrors += 1
+            throw .venueRejected(header.errorMessage?.string ?? "")
+        }
+        if let sequence = header.sequence { checkSequence(sequence, receiveTime: receiveTime, sink: &sink, requests: &requests) }
+        switch header.kind {
+        case .book, .trade:
+            if let name = header.unknownProduct {
+                counters.unattributedParseErrors += 1
+                throw .unknownSymbol(name.string)
+            }
+            guard !scratch.overflowed && !trades.overflowed else {
+                throw failed(header, .unexpectedMessage("message with more levels, events or trades than the parse scratch holds"),
+                             sequenceChecked: true, receiveTime: receiveTime, sink: &sink, requests: &requests)
+            }
+            if header.kind == .trade {
+                countTradeMessages()
+                trades.emit(to: &sink)
+                return
+            }
+            guard let sequence = header.sequence else {
+                throw failed(header, .malformed(JSONError(.missingField("sequence_num"), offset: message.count)),
+                             sequenceChecked: true, receiveTime: receiveTime, sink: &sink, requests: &requests)
+            }
+            applyBook(sequence: sequence, time: header.time, receiveTime: receiveTime, sink: &sink)
+        case .control:
+            counters.controlMessages += 1
+        case .other, .none:
+            counters.unattributedParseErrors += 1
+            throw .unexpectedMessage(header.channel.map { "channel \($0.string)" } ?? "message without channel")
+        }
+    }
+
+    public mutating func handleSnapshot<Sink: VenueEventSink>(
+        _ instrument: InstrumentId, body: ByteView, receiveTime: UInt64, sink: inout Sink, requests: inout [VenueRequest]
+    ) throws(VenueError) {
+        throw .unexpectedMessage("Coinbase books start from WebSocket snapshots, not REST")
+    }
+
+    /// One product's book failed a check: resubscribe `level2` for that product alone.
+    public mutating func resync(_ instrument: InstrumentId, requests: inout [VenueRequest]) {
+        guard let symbol = index.local(instrument) else { return }
+        resubscribe([symbol], requests: &requests)
     }
 
     /// Nothing to send: the `heartbeats` subscription keeps the connection's channels open.
     public mutating func tick(now: UInt64, requests: inout [VenueRequest]) {}
 
     // MARK: sync
-
-    /// An error reply is refused whatever its channel; any message's `sequence_num` counts.
-    mutating func accept<Sink: VenueEventSink>(
-        _ header: Header, receiveTime: UInt64, sink: inout Sink, requests: inout [VenueRequest]
-    ) throws(VenueError) {
-        if header.isError { throw rejection(header.errorMessage) }
-        if let sequence = header.sequence { checkSequence(sequence, receiveTime: receiveTime, sink: &sink, requests: &requests) }
-    }
-
-    /// Heartbeats and subscription notices are control messages.
-    mutating func other(_ header: Header) throws(VenueError) {
-        guard header.kind == .control else { throw unexpected("channel", header.channel, otherwise: "message without channel") }
-        counters.controlMessages += 1
-    }
 
     /// The connection-wide sequence rule. A lost message may have been any product's
     /// `l2_data`, so every level2 product is invalid and resubscribed (Coinbase's recovery).
@@ -100,97 +136,131 @@ public struct CoinbaseAdapter: SnapshotStreamAdapter {
         resubscribe(Array(0..<index.count), requests: &requests)
     }
 
-    mutating func applyBook<Sink: VenueEventSink>(
-        _ header: Header, message: ByteView, receiveTime: UInt64, sink: inout Sink, requests: inout [VenueRequest]
-    ) throws(VenueError) {
-        guard let sequence = header.sequence else {
-            throw failed(header, .malformed(JSONError(.missingField("sequence_num"), offset: message.count)),
-                         receiveTime: receiveTime, sink: &sink, requests: &requests)
-        }
-        applyEntries(deletesFirst: false, receiveTime: receiveTime, sink: &sink) { entry in
-            entry.updateId = sequence
-            entry.eventTime = header.time
+    private mutating func applyBook<Sink: VenueEventSink>(sequence: UInt64, time: UInt64, receiveTime: UInt64, sink: inout Sink) {
+        for entry in 0..<scratch.entryCount {
+            let symbol = scratch.entries[entry].symbol
+            let instrument = index.instruments[symbol]
+            counters[instrument].messages += 1
+            guard scratch.entries[entry].isSnapshot || synced[symbol] else { continue }
+            scratch.entries[entry].updateId = sequence
+            scratch.entries[entry].eventTime = time
+            scratch.emit(entry, instrument: instrument, deletesFirst: false, receiveTime: receiveTime, sink: &sink)
+            synced[symbol] = true
         }
     }
 
-    mutating func publishTrades<Sink: VenueEventSink>(_ header: Header, sink: inout Sink) {
+    private mutating func countTradeMessages() {
         var previous: InstrumentId?
         for trade in 0..<trades.count where trades.trades[trade].instrument != previous {
             previous = trades.trades[trade].instrument
             counters[trades.trades[trade].instrument].messages += 1
         }
-        trades.emit(to: &sink)
-    }
-
-    mutating func resubscribe(_ symbol: Int, requests: inout [VenueRequest]) {
-        resubscribe([symbol], requests: &requests)
     }
 
     private mutating func resubscribe(_ symbols: [Int], requests: inout [VenueRequest]) {
-        for symbol in symbols { unsync(symbol) }
+        for symbol in symbols {
+            synced[symbol] = false
+            counters[index.instruments[symbol]].resyncs += 1
+        }
         requests.append(request("unsubscribe", "level2", symbols))
         requests.append(request("subscribe", "level2", symbols))
     }
 
     /// A message that did not parse: its sequence number (if read) still counts, and every
     /// product whose book it named is invalid and resubscribed.
-    mutating func parseFailed<Sink: VenueEventSink>(
-        _ header: Header, _ error: JSONError, receiveTime: UInt64, sink: inout Sink, requests: inout [VenueRequest]
+    private mutating func failed<Sink: VenueEventSink>(
+        _ header: Header, _ error: VenueError, sequenceChecked: Bool, receiveTime: UInt64, sink: inout Sink, requests: inout [VenueRequest]
     ) -> VenueError {
-        if let sequence = header.sequence { checkSequence(sequence, receiveTime: receiveTime, sink: &sink, requests: &requests) }
-        return failed(header, .malformed(error), receiveTime: receiveTime, sink: &sink, requests: &requests)
+        if !sequenceChecked, let sequence = header.sequence { checkSequence(sequence, receiveTime: receiveTime, sink: &sink, requests: &requests) }
+        var attributed = false
+        if header.kind == .book {
+            for entry in 0..<scratch.entryCount where scratch.entries[entry].symbol >= 0 {
+                let symbol = scratch.entries[entry].symbol
+                attributed = true
+                counters[index.instruments[symbol]].parseErrors += 1
+                sink.bookInvalid(index.instruments[symbol], reason: .malformedMessage, receiveTime: receiveTime)
+                resubscribe([symbol], requests: &requests)
+            }
+        }
+        if !attributed { counters.unattributedParseErrors += 1 }
+        return error
     }
 
     // MARK: parsing
 
-    struct Header: EntryMessageHeader {
-        var kind = MessageKind.none
+    private struct Header {
+        enum Kind { case none, book, trade, control, other }
+        var kind = Kind.none
         var channel: ByteView?
         var sequence: UInt64?
         var time: UInt64 = 0
         var isError = false
         var errorMessage: ByteView?
-        var unknownName: ByteView?
-        var missingMember: StaticString? { nil }
+        var unknownProduct: ByteView?
     }
 
-    func parseMember(_ key: ByteView, _ s: inout JSONScanner, _ header: inout Header) throws(JSONError) {
-        if key == "channel" {
-            let channel = try s.string()
-            header.channel = channel
-            header.kind = channel == "l2_data" ? .book : channel == "market_trades" ? .trade
-                : channel == "heartbeats" || channel == "subscriptions" ? .control : .other
-        } else if key == "sequence_num" {
-            header.sequence = try s.uint64()
-        } else if key == "timestamp" {
-            header.time = try s.isoTimestampNanoseconds()
-        } else if key == "type" {
-            header.isError = try s.string() == "error"
-        } else if key == "message" {
-            header.errorMessage = try s.string()
-        } else {
-            try s.skipValue()
+    private mutating func parse(_ message: ByteView, receiveTime: UInt64, into header: inout Header) throws(JSONError) {
+        var s = JSONScanner(message)
+        var deferredEvents: JSONScanner?
+        try s.beginObject()
+        while let key = try s.nextKey() {
+            if key == "channel" {
+                let channel = try s.string()
+                header.channel = channel
+                header.kind = channel == "l2_data" ? .book : channel == "market_trades" ? .trade
+                    : channel == "heartbeats" || channel == "subscriptions" ? .control : .other
+            } else if key == "sequence_num" {
+                header.sequence = try s.uint64()
+            } else if key == "timestamp" {
+                header.time = try s.isoTimestampNanoseconds()
+            } else if key == "events" {
+                if header.kind == .none {
+                    deferredEvents = s  // the channel comes later: parse the events once it is known
+                    try s.skipValue()
+                } else {
+                    try parseEvents(&s, &header, receiveTime: receiveTime)
+                }
+            } else if key == "type" {
+                header.isError = try s.string() == "error"
+            } else if key == "message" {
+                header.errorMessage = try s.string()
+            } else {
+                try s.skipValue()
+            }
+        }
+        guard s.isAtEnd() else { throw JSONError(.unexpectedByte(s.peek() ?? 0), offset: s.offset) }
+        if var events = deferredEvents { try parseEvents(&events, &header, receiveTime: receiveTime) }
+    }
+
+    private mutating func parseEvents(_ s: inout JSONScanner, _ header: inout Header, receiveTime: UInt64) throws(JSONError) {
+        guard header.kind == .book || header.kind == .trade else { return try s.skipValue() }
+        try s.beginArray()
+        while try s.nextElement() {
+            if header.kind == .book { try parseBookEvent(&s, &header) } else { try parseTradeEvent(&s, &header, receiveTime: receiveTime) }
         }
     }
 
     /// `{"type":"snapshot"|"update","product_id":…,"updates":[{"side","event_time","price_level","new_quantity"}…]}`
-    mutating func parseBook(_ s: inout JSONScanner, _ header: inout Header) throws(JSONError) {
+    private mutating func parseBookEvent(_ s: inout JSONScanner, _ header: inout Header) throws(JSONError) {
         let entry = scratch.beginEntry()
-        var symbol: Int?
-        var hasType = false
+        var symbol = -1
+        var hasType = false, hasProduct = false
         var deferredUpdates: JSONScanner?
         try s.beginObject()
         while let key = try s.nextKey() {
             if key == "type" {
-                let isSnapshot = try s.isSnapshot(else: "update", missing: "event type snapshot or update")
+                let type = try s.string()
                 hasType = true
-                if entry >= 0 { scratch.entries[entry].isSnapshot = isSnapshot }
+                guard type == "snapshot" || type == "update" else { throw JSONError(.missingField("event type snapshot or update"), offset: s.offset) }
+                if entry >= 0 { scratch.entries[entry].isSnapshot = type == "snapshot" }
             } else if key == "product_id" {
-                let found = index.find(try s.string(), noting: &header.unknownName)
-                symbol = found
-                if entry >= 0 { scratch.entries[entry].symbol = found }
+                let name = try s.string()
+                hasProduct = true
+                symbol = index.find(name) ?? -1
+                if symbol < 0 && header.unknownProduct == nil { header.unknownProduct = name }
+                if entry >= 0 { scratch.entries[entry].symbol = symbol }
             } else if key == "updates" {
-                if let symbol {
+                if hasProduct {
                     try parseUpdates(&s, symbol: symbol)
                 } else {
                     deferredUpdates = s  // product_id comes later: its scales are needed first
@@ -200,13 +270,14 @@ public struct CoinbaseAdapter: SnapshotStreamAdapter {
                 try s.skipValue()
             }
         }
-        guard hasType, let symbol else { throw JSONError(.missingField("event type and product_id"), offset: s.offset) }
+        guard hasType, hasProduct else { throw JSONError(.missingField("event type and product_id"), offset: s.offset) }
         if var updates = deferredUpdates { try parseUpdates(&updates, symbol: symbol) }
     }
 
     private mutating func parseUpdates(_ s: inout JSONScanner, symbol: Int) throws(JSONError) {
         guard symbol >= 0 else { return try s.skipValue() }
-        let scales = index.scales(symbol)
+        let priceScale = index.priceScales[symbol]
+        let quantityScale = index.quantityScales[symbol]
         try s.beginArray()
         while try s.nextElement() {
             var side: Side?, price: Int64?, quantity: Int64?
@@ -217,9 +288,9 @@ public struct CoinbaseAdapter: SnapshotStreamAdapter {
                     side = text == "bid" ? .bid : text == "offer" ? .ask : nil
                     guard side != nil else { throw JSONError(.missingField("side bid or offer"), offset: s.offset) }
                 } else if key == "price_level" {
-                    price = try s.decimal(scale: scales.price)
+                    price = try s.decimal(scale: priceScale)
                 } else if key == "new_quantity" {
-                    quantity = try s.decimal(scale: scales.quantity)
+                    quantity = try s.decimal(scale: quantityScale)
                 } else {
                     try s.skipValue()
                 }
@@ -234,7 +305,7 @@ public struct CoinbaseAdapter: SnapshotStreamAdapter {
     /// `{"type":"snapshot"|"update","trades":[{"product_id","trade_id","price","size","time","side"}…]}`.
     /// Only `update` trades are published: the first message's `snapshot` is recent history,
     /// sent again on every (re)subscription.
-    mutating func parseTrade(_ s: inout JSONScanner, _ header: inout Header, receiveTime: UInt64) throws(JSONError) {
+    private mutating func parseTradeEvent(_ s: inout JSONScanner, _ header: inout Header, receiveTime: UInt64) throws(JSONError) {
         let first = trades.count
         var isSnapshot = false
         try s.beginObject()
@@ -243,14 +314,55 @@ public struct CoinbaseAdapter: SnapshotStreamAdapter {
                 isSnapshot = try s.string() == "snapshot"
             } else if key == "trades" {
                 try s.beginArray()
-                while try s.nextElement() {
-                    try s.trade(Self.format.trade, symbol: nil, index: index, unknown: &header.unknownName,
-                                receiveTime: receiveTime, into: &trades)
-                }
+                while try s.nextElement() { try parseTrade(&s, &header, receiveTime: receiveTime) }
             } else {
                 try s.skipValue()
             }
         }
         if isSnapshot { trades.truncate(to: first) }
+    }
+
+    private mutating func parseTrade(_ s: inout JSONScanner, _ header: inout Header, receiveTime: UInt64) throws(JSONError) {
+        var symbol = -1, hasProduct = false
+        var price: ByteView?, size: ByteView?, aggressor: Side?, time: UInt64?
+        var id: (id: UInt64, isDigest: Bool) = (0, false)
+        try s.beginObject()
+        while let key = try s.nextKey() {
+            if key == "product_id" {
+                let name = try s.string()
+                hasProduct = true
+                symbol = index.find(name) ?? -1
+                if symbol < 0 && header.unknownProduct == nil { header.unknownProduct = name }
+            } else if key == "price" {
+                price = try s.numberText()  // converted once the product (its scale) is known
+            } else if key == "size" {
+                size = try s.numberText()
+            } else if key == "side" {
+                // Coinbase's public trade side is the MAKER's: in the reference capture a SELL
+                // prints at 65083.67, above the 65083.66 best bid, i.e. a buyer lifted the offer.
+                let text = try s.string()
+                aggressor = text == "SELL" ? .bid : text == "BUY" ? .ask : nil
+                guard aggressor != nil else { throw JSONError(.missingField("side BUY or SELL"), offset: s.offset) }
+            } else if key == "trade_id" {
+                id = try s.tradeId()
+            } else if key == "time" {
+                time = try s.isoTimestampNanoseconds()
+            } else {
+                try s.skipValue()
+            }
+        }
+        guard hasProduct, let price, let size, let aggressor, let time else {
+            throw JSONError(.missingField("trade product_id, price, size, side and time"), offset: s.offset)
+        }
+        guard symbol >= 0 else { return }
+        let priceValue: Int64, sizeValue: Int64
+        do {
+            priceValue = try DecimalText.parse(price.start, count: price.count, scale: index.priceScales[symbol])
+            sizeValue = try DecimalText.parse(size.start, count: size.count, scale: index.quantityScales[symbol])
+        } catch {
+            throw JSONError(.decimal(error), offset: s.offset)
+        }
+        trades.append(Trade(instrument: index.instruments[symbol], price: Price(mantissa: priceValue), quantity: Quantity(mantissa: sizeValue),
+                            aggressor: aggressor, tradeId: id.id, isTradeIdDigest: id.isDigest, eventTime: time, receiveTime: receiveTime))
     }
 }

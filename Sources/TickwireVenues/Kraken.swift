@@ -11,24 +11,17 @@ import TickwireCore
 /// Heartbeat and status channel messages and method replies are control messages; a reply
 /// with `success: false` is a rejection. Book messages publish their `timestamp` (ns) as
 /// the update id.
-public struct KrakenAdapter: SnapshotStreamAdapter {
+public struct KrakenAdapter: VenueAdapter {
     public static let supportedDepths = [10, 25, 100, 500, 1000]
-    /// Trades: `{"symbol","side","price","qty","ord_type","trade_id","timestamp"}`; `side` is the taker's.
-    static let format = StreamFormat(
-        name: "Kraken", data: "data", booksInArray: true,
-        overflow: "message with more levels, entries or trades than the parse scratch holds",
-        trade: TradeSpelling(symbol: "symbol", price: "price", quantity: "qty", side: "side", buy: "buy", sell: "sell",
-                             id: "trade_id", time: "timestamp", isoTime: true, badSide: "side buy or sell",
-                             missing: "trade symbol, price, qty, side and timestamp"))
 
     public let venue = Venue.kraken
     public let depth: Int
-    public internal(set) var counters: VenueCounters
+    public private(set) var counters: VenueCounters
 
-    let index: SymbolIndex
-    var synced: [Bool]
-    var scratch: BookScratch
-    var trades: TradeScratch
+    private let index: SymbolIndex
+    private var synced: [Bool]
+    private var scratch: BookScratch
+    private var trades: TradeScratch
     private var requestId = 0
 
     /// Two requirements on the books this adapter feeds, both from Kraken's checksum rules:
@@ -60,13 +53,70 @@ public struct KrakenAdapter: SnapshotStreamAdapter {
         return .sendText(#"{"method":"\#(method)","params":{"channel":"\#(channel)","symbol":[\#(names)]\#(options)},"req_id":\#(requestId)}"#)
     }
 
-    // MARK: VenueAdapter (handle, handleSnapshot and resync: SnapshotStreamAdapter)
+    // MARK: VenueAdapter
 
     public mutating func connected<Sink: VenueEventSink>(receiveTime: UInt64, sink: inout Sink, requests: inout [VenueRequest]) {
-        awaitSnapshots(receiveTime: receiveTime, sink: &sink)
         let all = Array(0..<index.count)
+        for symbol in all {
+            synced[symbol] = false
+            sink.bookInvalid(index.instruments[symbol], reason: .snapshotPending, receiveTime: receiveTime)
+        }
         requests.append(request("subscribe", "book", all, options: #","depth":\#(depth),"snapshot":true"#))
         requests.append(request("subscribe", "trade", all, options: #","snapshot":false"#))
+    }
+
+    public mutating func handle<Sink: VenueEventSink>(
+        message: ByteView, receiveTime: UInt64, sink: inout Sink, requests: inout [VenueRequest]
+    ) throws(VenueError) {
+        scratch.reset()
+        trades.reset()
+        var header = Header()
+        do {
+            try parse(message, receiveTime: receiveTime, into: &header)
+        } catch {
+            throw failed(header, .malformed(error), receiveTime: receiveTime, sink: &sink, requests: &requests)
+        }
+        switch header.kind {
+        case .book, .trade:
+            if let name = header.unknownSymbol {
+                counters.unattributedParseErrors += 1
+                throw .unknownSymbol(name.string)
+            }
+            guard !scratch.overflowed && !trades.overflowed else {
+                throw failed(header, .unexpectedMessage("message with more levels, entries or trades than the parse scratch holds"),
+                             receiveTime: receiveTime, sink: &sink, requests: &requests)
+            }
+            if header.kind == .trade {
+                if trades.count > 0 { counters[trades.trades[0].instrument].messages += 1 }
+                // A trade snapshot is recent history (not subscribed to, and never published).
+                if !header.isSnapshot { trades.emit(to: &sink) }
+                return
+            }
+            applyBook(isSnapshot: header.isSnapshot, receiveTime: receiveTime, sink: &sink)
+        case .control:
+            counters.controlMessages += 1
+        case .reply:
+            guard header.success != false else {
+                counters.unattributedParseErrors += 1
+                throw .venueRejected(header.error?.string ?? "")
+            }
+            counters.controlMessages += 1
+        case .other, .none:
+            counters.unattributedParseErrors += 1
+            throw .unexpectedMessage(header.channel.map { "channel \($0.string)" } ?? "message without channel or method")
+        }
+    }
+
+    public mutating func handleSnapshot<Sink: VenueEventSink>(
+        _ instrument: InstrumentId, body: ByteView, receiveTime: UInt64, sink: inout Sink, requests: inout [VenueRequest]
+    ) throws(VenueError) {
+        throw .unexpectedMessage("Kraken books start from WebSocket snapshots, not REST")
+    }
+
+    /// A checksum mismatch (or crossed book): resubscribe that symbol's book for a new snapshot.
+    public mutating func resync(_ instrument: InstrumentId, requests: inout [VenueRequest]) {
+        guard let symbol = index.local(instrument) else { return }
+        resubscribe(symbol, requests: &requests)
     }
 
     /// Nothing to send: Kraken pushes `heartbeat` messages on a subscribed connection.
@@ -74,88 +124,121 @@ public struct KrakenAdapter: SnapshotStreamAdapter {
 
     // MARK: sync
 
-    /// Heartbeat and status messages and method replies are control messages; a reply with
-    /// `success: false` is a rejection.
-    mutating func other(_ header: Header) throws(VenueError) {
-        switch header.kind {
-        case .control: break
-        case .reply: guard header.success != false else { throw rejection(header.error) }
-        default: throw unexpected("channel", header.channel, otherwise: "message without channel or method")
+    private mutating func applyBook<Sink: VenueEventSink>(isSnapshot: Bool, receiveTime: UInt64, sink: inout Sink) {
+        for entry in 0..<scratch.entryCount {
+            let symbol = scratch.entries[entry].symbol
+            let instrument = index.instruments[symbol]
+            counters[instrument].messages += 1
+            scratch.entries[entry].isSnapshot = isSnapshot
+            guard isSnapshot || synced[symbol] else { continue }
+            // Deletes before inserts: with the book's capacity at the subscribed depth this
+            // equals Kraken's "apply the whole update, then truncate".
+            scratch.emit(entry, instrument: instrument, deletesFirst: true, receiveTime: receiveTime, sink: &sink)
+            synced[symbol] = true
         }
-        counters.controlMessages += 1
     }
 
-    /// Deletes before inserts: with the book's capacity at the subscribed depth this equals
-    /// Kraken's "apply the whole update, then truncate".
-    mutating func applyBook<Sink: VenueEventSink>(
-        _ header: Header, message: ByteView, receiveTime: UInt64, sink: inout Sink, requests: inout [VenueRequest]
-    ) {
-        applyEntries(deletesFirst: true, receiveTime: receiveTime, sink: &sink) { $0.isSnapshot = header.isSnapshot }
-    }
-
-    mutating func publishTrades<Sink: VenueEventSink>(_ header: Header, sink: inout Sink) {
-        if trades.count > 0 { counters[trades.trades[0].instrument].messages += 1 }
-        // A trade snapshot is recent history (not subscribed to, and never published).
-        if !header.isSnapshot { trades.emit(to: &sink) }
-    }
-
-    /// A checksum mismatch (or crossed book): resubscribe that symbol's book for a new snapshot.
-    mutating func resubscribe(_ symbol: Int, requests: inout [VenueRequest]) {
-        unsync(symbol)
+    private mutating func resubscribe(_ symbol: Int, requests: inout [VenueRequest]) {
+        synced[symbol] = false
+        counters[index.instruments[symbol]].resyncs += 1
         requests.append(request("unsubscribe", "book", [symbol], options: #","depth":\#(depth)"#))
         requests.append(request("subscribe", "book", [symbol], options: #","depth":\#(depth),"snapshot":true"#))
     }
 
+    private mutating func failed<Sink: VenueEventSink>(
+        _ header: Header, _ error: VenueError, receiveTime: UInt64, sink: inout Sink, requests: inout [VenueRequest]
+    ) -> VenueError {
+        var attributed = false
+        if header.kind == .book {
+            for entry in 0..<scratch.entryCount where scratch.entries[entry].symbol >= 0 {
+                let symbol = scratch.entries[entry].symbol
+                attributed = true
+                counters[index.instruments[symbol]].parseErrors += 1
+                sink.bookInvalid(index.instruments[symbol], reason: .malformedMessage, receiveTime: receiveTime)
+                resubscribe(symbol, requests: &requests)
+            }
+        }
+        if !attributed { counters.unattributedParseErrors += 1 }
+        return error
+    }
+
     // MARK: parsing
 
-    struct Header: EntryMessageHeader {
-        var kind = MessageKind.none
+    private struct Header {
+        enum Kind { case none, book, trade, control, reply, other }
+        var kind = Kind.none
         var channel: ByteView?
         var hasType = false
         var isSnapshot = false
         var success: Bool?
         var error: ByteView?
-        var unknownName: ByteView?
-        var missingMember: StaticString? { (kind == .book || kind == .trade) && !hasType ? "type" : nil }
+        var unknownSymbol: ByteView?
     }
 
-    func parseMember(_ key: ByteView, _ s: inout JSONScanner, _ header: inout Header) throws(JSONError) {
-        if key == "channel" {
-            let channel = try s.string()
-            header.channel = channel
-            header.kind = channel == "book" ? .book : channel == "trade" ? .trade
-                : channel == "heartbeat" || channel == "status" ? .control : .other
-        } else if key == "type" {
-            header.isSnapshot = try s.isSnapshot(else: "update", missing: "type snapshot or update")
-            header.hasType = true
-        } else if key == "method" {
-            if header.kind == .none { header.kind = .reply }
-            try s.skipValue()
-        } else if key == "success" {
-            header.success = try s.bool()
-        } else if key == "error" {
-            header.error = try s.string()
-        } else {
-            try s.skipValue()
+    private mutating func parse(_ message: ByteView, receiveTime: UInt64, into header: inout Header) throws(JSONError) {
+        var s = JSONScanner(message)
+        var deferredData: JSONScanner?
+        try s.beginObject()
+        while let key = try s.nextKey() {
+            if key == "channel" {
+                let channel = try s.string()
+                header.channel = channel
+                header.kind = channel == "book" ? .book : channel == "trade" ? .trade
+                    : channel == "heartbeat" || channel == "status" ? .control : .other
+            } else if key == "type" {
+                let type = try s.string()
+                header.hasType = true
+                header.isSnapshot = type == "snapshot"
+                guard header.isSnapshot || type == "update" else { throw JSONError(.missingField("type snapshot or update"), offset: s.offset) }
+            } else if key == "data" {
+                if header.kind == .none {
+                    deferredData = s  // the channel comes later: parse the data once it is known
+                    try s.skipValue()
+                } else {
+                    try parseData(&s, &header, receiveTime: receiveTime)
+                }
+            } else if key == "method" {
+                if header.kind == .none { header.kind = .reply }
+                try s.skipValue()
+            } else if key == "success" {
+                header.success = try s.bool()
+            } else if key == "error" {
+                header.error = try s.string()
+            } else {
+                try s.skipValue()
+            }
+        }
+        guard s.isAtEnd() else { throw JSONError(.unexpectedByte(s.peek() ?? 0), offset: s.offset) }
+        if var data = deferredData { try parseData(&data, &header, receiveTime: receiveTime) }
+        if (header.kind == .book || header.kind == .trade) && !header.hasType { throw JSONError(.missingField("type"), offset: s.offset) }
+    }
+
+    private mutating func parseData(_ s: inout JSONScanner, _ header: inout Header, receiveTime: UInt64) throws(JSONError) {
+        guard header.kind == .book || header.kind == .trade else { return try s.skipValue() }
+        try s.beginArray()
+        while try s.nextElement() {
+            if header.kind == .book { try parseBookEntry(&s, &header) } else { try parseTrade(&s, &header, receiveTime: receiveTime) }
         }
     }
 
     /// `{"symbol","bids":[{"price","qty"}…],"asks":[…],"checksum","timestamp"}`.
-    mutating func parseBook(_ s: inout JSONScanner, _ header: inout Header) throws(JSONError) {
+    private mutating func parseBookEntry(_ s: inout JSONScanner, _ header: inout Header) throws(JSONError) {
         let entry = scratch.beginEntry()
-        var symbol: Int?
+        var symbol = -1, hasSymbol = false
         var checksum: UInt64?
         var time: UInt64 = 0
         var deferredBids: JSONScanner?, deferredAsks: JSONScanner?
         try s.beginObject()
         while let key = try s.nextKey() {
             if key == "symbol" {
-                let found = index.find(try s.string(), noting: &header.unknownName)
-                symbol = found
-                if entry >= 0 { scratch.entries[entry].symbol = found }
+                let name = try s.string()
+                hasSymbol = true
+                symbol = index.find(name) ?? -1
+                if symbol < 0 && header.unknownSymbol == nil { header.unknownSymbol = name }
+                if entry >= 0 { scratch.entries[entry].symbol = symbol }
             } else if key == "bids" || key == "asks" {
                 let side: Side = key == "bids" ? .bid : .ask
-                if let symbol {
+                if hasSymbol {
                     try parseLevels(&s, side, symbol: symbol)
                 } else {
                     // The symbol comes later: its scales are needed first.
@@ -170,7 +253,7 @@ public struct KrakenAdapter: SnapshotStreamAdapter {
                 try s.skipValue()
             }
         }
-        guard let symbol, let checksum, let crc = UInt32(exactly: checksum) else {
+        guard hasSymbol, let checksum, let crc = UInt32(exactly: checksum) else {
             throw JSONError(.missingField("symbol and a 32-bit checksum"), offset: s.offset)
         }
         if var bids = deferredBids { try parseLevels(&bids, .bid, symbol: symbol) }
@@ -183,16 +266,17 @@ public struct KrakenAdapter: SnapshotStreamAdapter {
 
     private mutating func parseLevels(_ s: inout JSONScanner, _ side: Side, symbol: Int) throws(JSONError) {
         guard symbol >= 0 else { return try s.skipValue() }
-        let scales = index.scales(symbol)
+        let priceScale = index.priceScales[symbol]
+        let quantityScale = index.quantityScales[symbol]
         try s.beginArray()
         while try s.nextElement() {
             var price: Int64?, quantity: Int64?
             try s.beginObject()
             while let key = try s.nextKey() {
                 if key == "price" {
-                    price = try s.decimal(scale: scales.price)
+                    price = try s.decimal(scale: priceScale)
                 } else if key == "qty" {
-                    quantity = try s.decimal(scale: scales.quantity)
+                    quantity = try s.decimal(scale: quantityScale)
                 } else {
                     try s.skipValue()
                 }
@@ -202,5 +286,48 @@ public struct KrakenAdapter: SnapshotStreamAdapter {
             }
             scratch.append(side, price: price, quantity: quantity)
         }
+    }
+
+    /// `{"symbol","side","price","qty","ord_type","trade_id","timestamp"}`; `side` is the taker's.
+    private mutating func parseTrade(_ s: inout JSONScanner, _ header: inout Header, receiveTime: UInt64) throws(JSONError) {
+        var symbol = -1, hasSymbol = false
+        var price: ByteView?, quantity: ByteView?, aggressor: Side?, time: UInt64?
+        var id: (id: UInt64, isDigest: Bool) = (0, false)
+        try s.beginObject()
+        while let key = try s.nextKey() {
+            if key == "symbol" {
+                let name = try s.string()
+                hasSymbol = true
+                symbol = index.find(name) ?? -1
+                if symbol < 0 && header.unknownSymbol == nil { header.unknownSymbol = name }
+            } else if key == "price" {
+                price = try s.numberText()  // converted once the symbol (its scale) is known
+            } else if key == "qty" {
+                quantity = try s.numberText()
+            } else if key == "side" {
+                let text = try s.string()
+                aggressor = text == "buy" ? .bid : text == "sell" ? .ask : nil
+                guard aggressor != nil else { throw JSONError(.missingField("side buy or sell"), offset: s.offset) }
+            } else if key == "trade_id" {
+                id = try s.tradeId()
+            } else if key == "timestamp" {
+                time = try s.isoTimestampNanoseconds()
+            } else {
+                try s.skipValue()
+            }
+        }
+        guard hasSymbol, let price, let quantity, let aggressor, let time else {
+            throw JSONError(.missingField("trade symbol, price, qty, side and timestamp"), offset: s.offset)
+        }
+        guard symbol >= 0 else { return }
+        let priceValue: Int64, quantityValue: Int64
+        do {
+            priceValue = try DecimalText.parse(price.start, count: price.count, scale: index.priceScales[symbol])
+            quantityValue = try DecimalText.parse(quantity.start, count: quantity.count, scale: index.quantityScales[symbol])
+        } catch {
+            throw JSONError(.decimal(error), offset: s.offset)
+        }
+        trades.append(Trade(instrument: index.instruments[symbol], price: Price(mantissa: priceValue), quantity: Quantity(mantissa: quantityValue),
+                            aggressor: aggressor, tradeId: id.id, isTradeIdDigest: id.isDigest, eventTime: time, receiveTime: receiveTime))
     }
 }

@@ -16,7 +16,7 @@ import TickwireCore
 ///   is the message `ts`.
 /// Keepalive: the text `ping` every 25 s (OKX drops a connection silent for 30 s); the
 /// `pong` reply and `event` messages are control messages, `event: error` a rejection.
-public struct OKXAdapter: SnapshotStreamAdapter {
+public struct OKXAdapter: VenueAdapter {
     public enum BookChannel: String, Sendable {
         case books = "books"
         case booksL2Tbt = "books-l2-tbt"
@@ -36,24 +36,20 @@ public struct OKXAdapter: SnapshotStreamAdapter {
     }
 
     public static let pingInterval: UInt64 = 25 * VenueTime.nanosecondsPerSecond
-    /// Trades: `{"instId","tradeId","px","sz","side","ts"}`; `side` is the taker's.
-    static let format = StreamFormat(
-        name: "OKX", data: "data", booksInArray: true, overflow: "book message with more levels or entries than the parse scratch holds",
-        trade: TradeSpelling(price: "px", quantity: "sz", side: "side", buy: "buy", sell: "sell", id: "tradeId", time: "ts",
-                             isoTime: false, badSide: "side buy or sell", missing: "trade px, sz, side and ts"))
 
     public let venue = Venue.okx
     public let channel: BookChannel
-    public internal(set) var counters: VenueCounters
+    public private(set) var counters: VenueCounters
 
-    let index: SymbolIndex
-    var synced: [Bool]
+    private let index: SymbolIndex
+    private var synced: [Bool]
     /// Whether `lastSeqId` holds a `seqId` to chain from (not after an older-API message).
     private var hasLastSeqId: [Bool]
     private var lastSeqId: [Int64]
-    var scratch: BookScratch
-    var trades: TradeScratch
-    private var keepalive = Keepalive(interval: OKXAdapter.pingInterval, ping: "ping")
+    private var scratch: BookScratch
+    private var trades: TradeScratch
+    private var isConnected = false
+    private var lastPing: UInt64 = 0
     private var requestId = 0
 
     /// - Parameters:
@@ -81,21 +77,22 @@ public struct OKXAdapter: SnapshotStreamAdapter {
         #"{"channel":"\#(channel)","instId":"\#(index.symbols[symbol].name)"}"#
     }
 
-    // MARK: VenueAdapter (handleSnapshot and resync: SnapshotStreamAdapter)
+    // MARK: VenueAdapter
 
     public mutating func connected<Sink: VenueEventSink>(receiveTime: UInt64, sink: inout Sink, requests: inout [VenueRequest]) {
-        keepalive.connected(at: receiveTime)
-        awaitSnapshots(receiveTime: receiveTime, sink: &sink)
+        isConnected = true
+        lastPing = receiveTime
         var args: [String] = []
         for symbol in 0..<index.count {
+            synced[symbol] = false
             hasLastSeqId[symbol] = false
+            sink.bookInvalid(index.instruments[symbol], reason: .snapshotPending, receiveTime: receiveTime)
             args.append(argument(channel.rawValue, symbol))
             args.append(argument("trades", symbol))
         }
         requests.append(request("subscribe", args))
     }
 
-    /// The text `pong` (the reply to `ping`) is a control message; anything else a JSON frame.
     public mutating func handle<Sink: VenueEventSink>(
         message: ByteView, receiveTime: UInt64, sink: inout Sink, requests: inout [VenueRequest]
     ) throws(VenueError) {
@@ -103,26 +100,63 @@ public struct OKXAdapter: SnapshotStreamAdapter {
             counters.controlMessages += 1
             return
         }
-        try handleFrame(message, receiveTime: receiveTime, sink: &sink, requests: &requests)
+        scratch.reset()
+        trades.reset()
+        var header = Header()
+        do {
+            try parse(message, receiveTime: receiveTime, into: &header)
+        } catch {
+            throw failed(header, .malformed(error), receiveTime: receiveTime, sink: &sink, requests: &requests)
+        }
+        switch header.kind {
+        case .book:
+            guard header.symbol >= 0 else { throw unknown(header) }
+            guard !scratch.overflowed else {
+                throw failed(header, .unexpectedMessage("book message with more levels or entries than the parse scratch holds"),
+                             receiveTime: receiveTime, sink: &sink, requests: &requests)
+            }
+            applyBook(header, receiveTime: receiveTime, sink: &sink, requests: &requests)
+        case .trade:
+            guard header.symbol >= 0 else { throw unknown(header) }
+            guard !trades.overflowed else {
+                throw failed(header, .unexpectedMessage("trade message with more trades than the parse scratch holds"),
+                             receiveTime: receiveTime, sink: &sink, requests: &requests)
+            }
+            counters[index.instruments[header.symbol]].messages += 1
+            trades.emit(to: &sink)
+        case .event:
+            if header.isError {
+                counters.unattributedParseErrors += 1
+                throw .venueRejected(header.eventMessage?.string ?? "")
+            }
+            counters.controlMessages += 1
+        case .otherChannel, .none:
+            counters.unattributedParseErrors += 1
+            throw .unexpectedMessage(header.channelName.map { "channel \($0.string)" } ?? "message without arg or event")
+        }
+    }
+
+    public mutating func handleSnapshot<Sink: VenueEventSink>(
+        _ instrument: InstrumentId, body: ByteView, receiveTime: UInt64, sink: inout Sink, requests: inout [VenueRequest]
+    ) throws(VenueError) {
+        throw .unexpectedMessage("OKX books start from WebSocket snapshots, not REST")
+    }
+
+    public mutating func resync(_ instrument: InstrumentId, requests: inout [VenueRequest]) {
+        guard let symbol = index.local(instrument) else { return }
+        resubscribe(symbol, requests: &requests)
     }
 
     public mutating func tick(now: UInt64, requests: inout [VenueRequest]) {
-        keepalive.tick(now: now, requests: &requests)
+        guard isConnected, now &- lastPing >= Self.pingInterval else { return }
+        lastPing = now
+        requests.append(.sendText("ping"))
     }
 
     // MARK: sync
 
-    /// `event` messages (subscribe acks) are control messages; `event: error` a rejection.
-    mutating func other(_ header: Header) throws(VenueError) {
-        guard header.kind == .reply else {
-            throw unexpected("channel", header.channelName, otherwise: "message without arg or event")
-        }
-        if header.isError { throw rejection(header.eventMessage) }
-        counters.controlMessages += 1
-    }
-
-    mutating func applyBook<Sink: VenueEventSink>(
-        _ header: Header, message: ByteView, receiveTime: UInt64, sink: inout Sink, requests: inout [VenueRequest]
+    private mutating func applyBook<Sink: VenueEventSink>(
+        _ header: Header, receiveTime: UInt64, sink: inout Sink, requests: inout [VenueRequest]
     ) {
         let symbol = header.symbol
         let instrument = index.instruments[symbol]
@@ -152,18 +186,37 @@ public struct OKXAdapter: SnapshotStreamAdapter {
     }
 
     /// OKX's recovery for one `instId`: unsubscribe and subscribe its book; a snapshot follows.
-    mutating func resubscribe(_ symbol: Int, requests: inout [VenueRequest]) {
-        unsync(symbol)
+    private mutating func resubscribe(_ symbol: Int, requests: inout [VenueRequest]) {
+        synced[symbol] = false
         hasLastSeqId[symbol] = false
+        counters[index.instruments[symbol]].resyncs += 1
         let arg = argument(channel.rawValue, symbol)
         requests.append(request("unsubscribe", [arg]))
         requests.append(request("subscribe", [arg]))
     }
 
+    private mutating func failed<Sink: VenueEventSink>(
+        _ header: Header, _ error: VenueError, receiveTime: UInt64, sink: inout Sink, requests: inout [VenueRequest]
+    ) -> VenueError {
+        let instrument = header.symbol >= 0 ? index.instruments[header.symbol] : nil
+        counters.countParseError(instrument)
+        if let instrument, header.kind == .book {
+            sink.bookInvalid(instrument, reason: .malformedMessage, receiveTime: receiveTime)
+            resubscribe(header.symbol, requests: &requests)
+        }
+        return error
+    }
+
+    private mutating func unknown(_ header: Header) -> VenueError {
+        counters.unattributedParseErrors += 1
+        return .unknownSymbol(header.symbolName?.string ?? "")
+    }
+
     // MARK: parsing
 
-    struct Header: SymbolMessageHeader {
-        var kind = MessageKind.none
+    private struct Header {
+        enum Kind { case none, book, trade, event, otherChannel }
+        var kind = Kind.none
         var channelName: ByteView?
         var symbolName: ByteView?
         var symbol = -1
@@ -171,76 +224,128 @@ public struct OKXAdapter: SnapshotStreamAdapter {
         var isSnapshot = false
         var isError = false
         var eventMessage: ByteView?
-        var missingMember: StaticString? { kind == .book && !hasAction ? "action" : nil }
     }
 
-    func parseMember(_ key: ByteView, _ s: inout JSONScanner, _ header: inout Header) throws(JSONError) {
-        if key == "arg" {
-            try s.beginObject()
-            while let field = try s.nextKey() {
-                if field == "channel" {
-                    header.channelName = try s.string()
-                } else if field == "instId" {
-                    let name = try s.string()
-                    header.symbolName = name
-                    header.symbol = index.find(name) ?? -1
-                } else {
-                    try s.skipValue()
-                }
-            }
-            if header.kind != .reply, let channel = header.channelName {
-                header.kind = self.channel.isNamed(channel) ? .book : channel == "trades" ? .trade : .other
-            }
-        } else if key == "action" {
-            header.isSnapshot = try s.isSnapshot(else: "update", missing: "action snapshot or update")
-            header.hasAction = true
-        } else if key == "event" {
-            header.kind = .reply
-            header.isError = try s.string() == "error"
-        } else if key == "msg" {
-            header.eventMessage = try s.string()
-        } else {
-            try s.skipValue()
-        }
-    }
-
-    /// `{"asks":[["price","size","0","orders"]…],"bids":[…],"ts","checksum","prevSeqId","seqId"}`.
-    mutating func parseBook(_ s: inout JSONScanner, _ header: inout Header) throws(JSONError) {
-        let scales = index.scales(header.symbol)
+    private mutating func parse(_ message: ByteView, receiveTime: UInt64, into header: inout Header) throws(JSONError) {
+        var s = JSONScanner(message)
+        var deferredData: JSONScanner?
         try s.beginObject()
-        let entry = scratch.beginEntry()
-        var seqId: Int64?, prevSeqId: Int64?, checksum: Int64 = 0, time: UInt64?
         while let key = try s.nextKey() {
-            if key == "asks" {
-                try s.levelPairs(.ask, scales, into: &scratch)
-            } else if key == "bids" {
-                try s.levelPairs(.bid, scales, into: &scratch)
-            } else if key == "seqId" {
-                seqId = try s.int64()
-            } else if key == "prevSeqId" {
-                prevSeqId = try s.int64()
-            } else if key == "checksum" {
-                checksum = try s.int64()
-            } else if key == "ts" {
-                time = try s.uint64()
+            if key == "arg" {
+                try s.beginObject()
+                while let field = try s.nextKey() {
+                    if field == "channel" {
+                        header.channelName = try s.string()
+                    } else if field == "instId" {
+                        let name = try s.string()
+                        header.symbolName = name
+                        header.symbol = index.find(name) ?? -1
+                    } else {
+                        try s.skipValue()
+                    }
+                }
+                if header.kind != .event, let channel = header.channelName {
+                    header.kind = self.channel.isNamed(channel) ? .book : channel == "trades" ? .trade : .otherChannel
+                }
+            } else if key == "action" {
+                let action = try s.string()
+                header.hasAction = true
+                header.isSnapshot = action == "snapshot"
+                guard header.isSnapshot || action == "update" else {
+                    throw JSONError(.missingField("action snapshot or update"), offset: s.offset)
+                }
+            } else if key == "data" {
+                if header.kind == .none {
+                    deferredData = s  // `arg` comes later: parse the data once it is known
+                    try s.skipValue()
+                } else {
+                    try parseData(&s, header, receiveTime: receiveTime)
+                }
+            } else if key == "event" {
+                header.kind = .event
+                header.isError = try s.string() == "error"
+            } else if key == "msg" {
+                header.eventMessage = try s.string()
             } else {
                 try s.skipValue()
             }
         }
-        guard let time else { throw JSONError(.missingField("ts"), offset: s.offset) }
-        guard (seqId == nil) == (prevSeqId == nil), (seqId ?? 0) >= 0, (prevSeqId ?? -1) >= -1 else {
-            throw JSONError(.missingField("seqId and prevSeqId, both or neither"), offset: s.offset)
+        guard s.isAtEnd() else { throw JSONError(.unexpectedByte(s.peek() ?? 0), offset: s.offset) }
+        if var data = deferredData { try parseData(&data, header, receiveTime: receiveTime) }
+        if header.kind == .book && !header.hasAction { throw JSONError(.missingField("action"), offset: s.offset) }
+    }
+
+    private mutating func parseData(_ s: inout JSONScanner, _ header: Header, receiveTime: UInt64) throws(JSONError) {
+        guard header.symbol >= 0, header.kind == .book || header.kind == .trade else { return try s.skipValue() }
+        let priceScale = index.priceScales[header.symbol]
+        let quantityScale = index.quantityScales[header.symbol]
+        let instrument = index.instruments[header.symbol]
+        try s.beginArray()
+        while try s.nextElement() {
+            try s.beginObject()
+            if header.kind == .book {
+                let entry = scratch.beginEntry()
+                var seqId: Int64?, prevSeqId: Int64?, checksum: Int64 = 0, time: UInt64?
+                while let key = try s.nextKey() {
+                    if key == "asks" {
+                        try s.levelPairs(.ask, priceScale: priceScale, quantityScale: quantityScale, into: &scratch)
+                    } else if key == "bids" {
+                        try s.levelPairs(.bid, priceScale: priceScale, quantityScale: quantityScale, into: &scratch)
+                    } else if key == "seqId" {
+                        seqId = try s.int64()
+                    } else if key == "prevSeqId" {
+                        prevSeqId = try s.int64()
+                    } else if key == "checksum" {
+                        checksum = try s.int64()
+                    } else if key == "ts" {
+                        time = try s.uint64()
+                    } else {
+                        try s.skipValue()
+                    }
+                }
+                guard let time else { throw JSONError(.missingField("ts"), offset: s.offset) }
+                guard (seqId == nil) == (prevSeqId == nil), (seqId ?? 0) >= 0, (prevSeqId ?? -1) >= -1 else {
+                    throw JSONError(.missingField("seqId and prevSeqId, both or neither"), offset: s.offset)
+                }
+                guard let signed = Int32(exactly: checksum) else { throw JSONError(.invalidInteger, offset: s.offset) }
+                let (eventTime, overflow) = time.multipliedReportingOverflow(by: VenueTime.nanosecondsPerMillisecond)
+                guard !overflow else { throw JSONError(.invalidInteger, offset: s.offset) }
+                guard entry >= 0 else { continue }
+                scratch.entries[entry].symbol = header.symbol
+                scratch.entries[entry].hasSequence = seqId != nil
+                // The update id: seqId, or the message ts (ms) from older API versions.
+                scratch.entries[entry].updateId = seqId.map { UInt64($0) } ?? time
+                scratch.entries[entry].previousId = prevSeqId ?? -1
+                scratch.entries[entry].checksum = signed != 0 ? .okxTop25(signed) : .none
+                scratch.entries[entry].eventTime = eventTime
+            } else {
+                var price: Int64?, quantity: Int64?, aggressor: Side?, time: UInt64?
+                var id: (id: UInt64, isDigest: Bool) = (0, false)
+                while let key = try s.nextKey() {
+                    if key == "px" {
+                        price = try s.decimal(scale: priceScale)
+                    } else if key == "sz" {
+                        quantity = try s.decimal(scale: quantityScale)
+                    } else if key == "side" {
+                        // The taker's side.
+                        let side = try s.string()
+                        aggressor = side == "buy" ? .bid : side == "sell" ? .ask : nil
+                        guard aggressor != nil else { throw JSONError(.missingField("side buy or sell"), offset: s.offset) }
+                    } else if key == "tradeId" {
+                        id = try s.tradeId()
+                    } else if key == "ts" {
+                        time = try s.millisecondsAsNanoseconds()
+                    } else {
+                        try s.skipValue()
+                    }
+                }
+                guard let price, let quantity, let aggressor, let time else {
+                    throw JSONError(.missingField("trade px, sz, side and ts"), offset: s.offset)
+                }
+                trades.append(Trade(instrument: instrument, price: Price(mantissa: price), quantity: Quantity(mantissa: quantity),
+                                    aggressor: aggressor, tradeId: id.id, isTradeIdDigest: id.isDigest,
+                                    eventTime: time, receiveTime: receiveTime))
+            }
         }
-        guard let signed = Int32(exactly: checksum) else { throw JSONError(.invalidInteger, offset: s.offset) }
-        let (eventTime, overflow) = time.multipliedReportingOverflow(by: VenueTime.nanosecondsPerMillisecond)
-        guard !overflow else { throw JSONError(.invalidInteger, offset: s.offset) }
-        guard entry >= 0 else { return }
-        scratch.entries[entry].symbol = header.symbol
-        scratch.entries[entry].hasSequence = seqId != nil
-        // The update id: seqId, or the message ts (ms) from older API versions.
-        scratch.entries[entry].updateId = seqId.map { UInt64($0) } ?? time
-        scratch.entries[entry].previousId = prevSeqId ?? -1
-        scratch.entries[entry].checksum = signed != 0 ? .okxTop25(signed) : .none
-        scratch.entries[entry].eventTime = eventTime
     }
 }

@@ -1,9 +1,8 @@
 import TickwireCore
 
-// Parts shared by the Bybit, OKX, Coinbase and Kraken adapters: the adapter skeleton
-// (`SnapshotStreamAdapter`: frame scan, dispatch, refusal and resubscription), symbol lookup
-// without hashing or Strings, the preallocated scratch a book message is parsed into before
-// any event is emitted, level arrays, trade objects, millisecond and ISO-8601 times, trade ids.
+// Parts shared by the Bybit, OKX, Coinbase and Kraken adapters: symbol lookup without
+// hashing or Strings, the preallocated scratch a book message is parsed into before any
+// event is emitted, level arrays, millisecond and ISO-8601 times, trade ids.
 
 /// Why an adapter cannot be built from its configuration (set-up time only).
 public enum VenueSetupError: Error, Equatable, Sendable, CustomStringConvertible {
@@ -60,27 +59,12 @@ struct SymbolIndex {
         quantityScales = symbols.map(\.quantityScale)
     }
 
-    typealias Scales = (price: Scale, quantity: Scale)
-
-    /// The price and quantity scales of local symbol `symbol`.
-    func scales(_ symbol: Int) -> Scales {
-        (priceScales[symbol], quantityScales[symbol])
-    }
-
     /// The local index of `instrument`, if this adapter feeds it.
     func local(_ instrument: InstrumentId) -> Int? {
         instruments.firstIndex(of: instrument)
     }
 
     var count: Int { symbols.count }
-
-    /// The local index of `name`, or -1 when it is not subscribed; then `unknown` keeps the
-    /// message's first such name (for the error once the whole message has parsed).
-    func find(_ name: ByteView, noting unknown: inout ByteView?) -> Int {
-        if let symbol = find(name) { return symbol }
-        if unknown == nil { unknown = name }
-        return -1
-    }
 
     /// The local index (position in `symbols`) of the symbol spelled `name`, if subscribed.
     func find(_ name: ByteView) -> Int? {
@@ -270,62 +254,6 @@ struct TradeScratch {
     }
 }
 
-/// What the shared adapter skeleton needs to know of a venue's message format.
-struct StreamFormat {
-    /// The venue as the refusal of REST snapshots names it ("Bybit").
-    var name: String
-    /// The top-level member holding the message's book entries or trades.
-    var data: StaticString
-    /// A book message's data is an array of entries (not one object, as Bybit's is).
-    var booksInArray: Bool
-    /// Why a message was refused that the scratches could not hold (Bybit, OKX: a book message).
-    var overflow: String
-    var trade: TradeSpelling
-}
-
-/// How a venue spells the members of one trade object.
-struct TradeSpelling {
-    /// The member naming the trade's symbol, where each trade names its own (Coinbase, Kraken).
-    var symbol: StaticString?
-    var price: StaticString
-    var quantity: StaticString
-    /// The member giving the aggressor's side, and its values for a buying and a selling aggressor.
-    var side: StaticString
-    var buy: StaticString
-    var sell: StaticString
-    var id: StaticString
-    /// The trade time: ISO-8601 text (Coinbase, Kraken) or epoch milliseconds (Bybit, OKX).
-    var time: StaticString
-    var isoTime: Bool
-    /// The errors for a side that is neither value and for a trade missing a member.
-    var badSide: StaticString
-    var missing: StaticString
-}
-
-/// An application ping every `interval` while connected (Bybit, OKX).
-struct Keepalive {
-    let interval: UInt64
-    let ping: String
-    private var isConnected = false
-    private var last: UInt64 = 0
-
-    init(interval: UInt64, ping: String) {
-        self.interval = interval
-        self.ping = ping
-    }
-
-    mutating func connected(at time: UInt64) {
-        isConnected = true
-        last = time
-    }
-
-    mutating func tick(now: UInt64, requests: inout [VenueRequest]) {
-        guard isConnected, now &- last >= interval else { return }
-        last = now
-        requests.append(.sendText(ping))
-    }
-}
-
 /// Nanoseconds per unit, for the venues' time fields.
 enum VenueTime {
     static let nanosecondsPerMillisecond: UInt64 = 1_000_000
@@ -364,77 +292,19 @@ func fnv1a64(_ bytes: ByteView) -> UInt64 {
 
 extension JSONScanner {
     /// `[["price","qty",…],…]` (Bybit; OKX adds deprecated and order-count elements, skipped)
-    /// into `scratch` as levels of `side`, at the symbol's `scales`.
-    mutating func levelPairs(_ side: Side, _ scales: SymbolIndex.Scales, into scratch: inout BookScratch) throws(JSONError) {
+    /// into `scratch` as levels of `side`.
+    mutating func levelPairs(_ side: Side, priceScale: Scale, quantityScale: Scale, into scratch: inout BookScratch) throws(JSONError) {
         try beginArray()
         while try nextElement() {
             try beginArray()
             guard try nextElement() else { throw error(.missingField("level price")) }
-            let price = try decimal(scale: scales.price)
+            let price = try decimal(scale: priceScale)
             guard try nextElement() else { throw error(.missingField("level quantity")) }
-            let quantity = try decimal(scale: scales.quantity)
+            let quantity = try decimal(scale: quantityScale)
             while try nextElement() { try skipValue() }
             guard price > 0, quantity >= 0 else { throw error(.missingField("positive level price and quantity")) }
             scratch.append(side, price: price, quantity: quantity)
         }
-    }
-
-    /// One trade object, its members spelled as `spelling` says, appended to `trades`. The
-    /// decimals stay text until the symbol (whose scales they need) is known: `symbol` when
-    /// the message names it (Bybit's topic, OKX's `arg`), else the object's own
-    /// `spelling.symbol` member. A trade of a symbol not subscribed is skipped (`unknown`
-    /// keeps the name). A bad decimal is reported at its own offset.
-    mutating func trade(
-        _ spelling: TradeSpelling, symbol messageSymbol: Int?, index: SymbolIndex, unknown: inout ByteView?,
-        receiveTime: UInt64, into trades: inout TradeScratch
-    ) throws(JSONError) {
-        var symbol = messageSymbol
-        var price: ByteView?, quantity: ByteView?, aggressor: Side?, time: UInt64?
-        var id: (id: UInt64, isDigest: Bool) = (0, false)
-        try beginObject()
-        while let key = try nextKey() {
-            if key == spelling.price {
-                price = try numberText()
-            } else if key == spelling.quantity {
-                quantity = try numberText()
-            } else if key == spelling.side {
-                let text = try string()
-                aggressor = text == spelling.buy ? .bid : text == spelling.sell ? .ask : nil
-                guard aggressor != nil else { throw error(.missingField(spelling.badSide)) }
-            } else if key == spelling.id {
-                id = try tradeId()
-            } else if key == spelling.time {
-                time = spelling.isoTime ? try isoTimestampNanoseconds() : try millisecondsAsNanoseconds()
-            } else if messageSymbol == nil, let member = spelling.symbol, key == member {
-                symbol = index.find(try string(), noting: &unknown)
-            } else {
-                try skipValue()
-            }
-        }
-        guard let symbol, let price, let quantity, let aggressor, let time else { throw error(.missingField(spelling.missing)) }
-        guard symbol >= 0 else { return }
-        let scales = index.scales(symbol)
-        let priceValue = try decimal(price, scale: scales.price)
-        let quantityValue = try decimal(quantity, scale: scales.quantity)
-        trades.append(Trade(instrument: index.instruments[symbol], price: Price(mantissa: priceValue), quantity: Quantity(mantissa: quantityValue),
-                            aggressor: aggressor, tradeId: id.id, isTradeIdDigest: id.isDigest, eventTime: time, receiveTime: receiveTime))
-    }
-
-    /// Number text read earlier from this frame, as an exact mantissa (errors at its offset).
-    func decimal(_ text: ByteView, scale: Scale) throws(JSONError) -> Int64 {
-        do {
-            return try DecimalText.parse(text.start, count: text.count, scale: scale)
-        } catch let failure {
-            throw JSONError(.decimal(failure), offset: text.start - start)
-        }
-    }
-
-    /// A string member saying what a book message is: true for `snapshot`, false for
-    /// `update` (the venue's word); anything else is refused as `missing`.
-    mutating func isSnapshot(else update: StaticString, missing: StaticString) throws(JSONError) -> Bool {
-        let type = try string()
-        guard type == "snapshot" || type == update else { throw JSONError(.missingField(missing), offset: offset) }
-        return type == "snapshot"
     }
 
     /// A time in milliseconds since the epoch (quoted or bare), as nanoseconds.
@@ -536,292 +406,5 @@ extension VenueCounters {
     /// A message that failed to parse: charged to its symbol when known.
     mutating func countParseError(_ instrument: InstrumentId?) {
         if let instrument { self[instrument].parseErrors += 1 } else { unattributedParseErrors += 1 }
-    }
-}
-
-// MARK: - the adapter skeleton
-
-/// What a venue message is, as its header says.
-enum MessageKind {
-    /// Not (yet) known: data before the member that says waits for it.
-    case none
-    case book
-    case trade
-    /// Heartbeats, status, subscription notices (Coinbase, Kraken).
-    case control
-    /// A reply to a request (Kraken's `method`, OKX's `event`).
-    case reply
-    /// A channel or topic this adapter does not subscribe.
-    case other
-}
-
-/// What the shared skeleton reads of a venue's parsed message header.
-protocol MessageHeader {
-    init()
-    var kind: MessageKind { get }
-    /// The message's one symbol (Bybit's topic, OKX's `arg`): its local index, -1 when not
-    /// subscribed; nil where each book entry and trade names its own (Coinbase, Kraken).
-    var messageSymbol: Int? { get }
-    /// The name of a symbol the book or trade message named that is not subscribed.
-    var unknownSymbol: String? { get }
-    /// A member a complete message of its kind must have and did not (checked at the end).
-    var missingMember: StaticString? { get }
-}
-
-/// The header of a venue whose every message is one symbol's (Bybit's topic, OKX's `arg`).
-protocol SymbolMessageHeader: MessageHeader {
-    /// Local index, -1 when not subscribed (or not named).
-    var symbol: Int { get }
-    var symbolName: ByteView? { get set }
-}
-
-extension SymbolMessageHeader {
-    var messageSymbol: Int? { symbol }
-    var unknownSymbol: String? { symbol >= 0 ? nil : symbolName?.string ?? "" }
-}
-
-/// The header of a venue whose book entries and trades each name their symbol (Coinbase, Kraken).
-protocol EntryMessageHeader: MessageHeader {
-    /// The first name in the message that is not subscribed.
-    var unknownName: ByteView? { get set }
-}
-
-extension EntryMessageHeader {
-    var messageSymbol: Int? { nil }
-    var unknownSymbol: String? { unknownName?.string }
-}
-
-/// The skeleton the Bybit, OKX, Coinbase and Kraken adapters share. Their books start from
-/// WebSocket snapshots; a message is parsed whole into the scratches before anything is
-/// emitted, and a malformed or oversized one is refused, charged to its symbols, and their
-/// books invalidated and resubscribed (each venue's only recovery). A venue supplies its
-/// members, its book sync rule and its control messages.
-protocol SnapshotStreamAdapter: VenueAdapter {
-    associatedtype Header: MessageHeader
-    static var format: StreamFormat { get }
-
-    var counters: VenueCounters { get set }
-    var index: SymbolIndex { get }
-    var synced: [Bool] { get set }
-    var scratch: BookScratch { get set }
-    var trades: TradeScratch { get set }
-
-    /// Reads (or skips) one top-level member other than the data.
-    mutating func parseMember(_ key: ByteView, _ s: inout JSONScanner, _ header: inout Header) throws(JSONError)
-    /// One book entry of the data into `scratch`.
-    mutating func parseBook(_ s: inout JSONScanner, _ header: inout Header) throws(JSONError)
-    /// One element of a trade message's data into `trades`.
-    mutating func parseTrade(_ s: inout JSONScanner, _ header: inout Header, receiveTime: UInt64) throws(JSONError)
-    /// A parsed message's message-wide rules, before it is dispatched (default: none).
-    mutating func accept<Sink: VenueEventSink>(
-        _ header: Header, receiveTime: UInt64, sink: inout Sink, requests: inout [VenueRequest]
-    ) throws(VenueError)
-    /// A parsed message that is no book or trade message: counted, or thrown.
-    mutating func other(_ header: Header) throws(VenueError)
-    /// Why the scratches could not hold a message of `kind`; nil when they did.
-    func overflow(_ kind: MessageKind) -> String?
-    /// The venue's sync rule over the parsed entries of a book message of subscribed symbols.
-    mutating func applyBook<Sink: VenueEventSink>(
-        _ header: Header, message: ByteView, receiveTime: UInt64, sink: inout Sink, requests: inout [VenueRequest]
-    ) throws(VenueError)
-    /// Counts and emits the parsed trades of a trade message of subscribed symbols.
-    mutating func publishTrades<Sink: VenueEventSink>(_ header: Header, sink: inout Sink)
-    /// A message that did not parse: `failed` (Coinbase counts its sequence number first).
-    mutating func parseFailed<Sink: VenueEventSink>(
-        _ header: Header, _ error: JSONError, receiveTime: UInt64, sink: inout Sink, requests: inout [VenueRequest]
-    ) -> VenueError
-    /// Unsubscribes and subscribes `symbol`'s book (a snapshot follows); see `unsync`.
-    mutating func resubscribe(_ symbol: Int, requests: inout [VenueRequest])
-}
-
-extension SnapshotStreamAdapter where Header: SymbolMessageHeader {
-    func overflow(_ kind: MessageKind) -> String? {
-        if kind == .book { return scratch.overflowed ? Self.format.overflow : nil }
-        return trades.overflowed ? "trade message with more trades than the parse scratch holds" : nil
-    }
-
-    /// A trade message is one message of its symbol.
-    mutating func publishTrades<Sink: VenueEventSink>(_ header: Header, sink: inout Sink) {
-        counters[index.instruments[header.symbol]].messages += 1
-        trades.emit(to: &sink)
-    }
-
-    /// (Only called for a subscribed symbol, so `unknown` is never written.)
-    mutating func parseTrade(_ s: inout JSONScanner, _ header: inout Header, receiveTime: UInt64) throws(JSONError) {
-        try s.trade(Self.format.trade, symbol: header.symbol, index: index, unknown: &header.symbolName,
-                    receiveTime: receiveTime, into: &trades)
-    }
-}
-
-extension SnapshotStreamAdapter where Header: EntryMessageHeader {
-    func overflow(_ kind: MessageKind) -> String? {
-        scratch.overflowed || trades.overflowed ? Self.format.overflow : nil
-    }
-
-    mutating func parseTrade(_ s: inout JSONScanner, _ header: inout Header, receiveTime: UInt64) throws(JSONError) {
-        try s.trade(Self.format.trade, symbol: nil, index: index, unknown: &header.unknownName,
-                    receiveTime: receiveTime, into: &trades)
-    }
-
-    /// Emits each parsed entry once a snapshot has synced its symbol's book; every entry counts
-    /// as a message of its symbol. `complete` gives an entry what the message holds for all.
-    mutating func applyEntries<Sink: VenueEventSink>(
-        deletesFirst: Bool, receiveTime: UInt64, sink: inout Sink, complete: (inout BookEntry) -> Void
-    ) {
-        for entry in 0..<scratch.entryCount {
-            complete(&scratch.entries[entry])
-            let symbol = scratch.entries[entry].symbol
-            let instrument = index.instruments[symbol]
-            counters[instrument].messages += 1
-            guard scratch.entries[entry].isSnapshot || synced[symbol] else { continue }
-            scratch.emit(entry, instrument: instrument, deletesFirst: deletesFirst, receiveTime: receiveTime, sink: &sink)
-            synced[symbol] = true
-        }
-    }
-}
-
-extension SnapshotStreamAdapter {
-    public mutating func handle<Sink: VenueEventSink>(
-        message: ByteView, receiveTime: UInt64, sink: inout Sink, requests: inout [VenueRequest]
-    ) throws(VenueError) {
-        try handleFrame(message, receiveTime: receiveTime, sink: &sink, requests: &requests)
-    }
-
-    public mutating func handleSnapshot<Sink: VenueEventSink>(
-        _ instrument: InstrumentId, body: ByteView, receiveTime: UInt64, sink: inout Sink, requests: inout [VenueRequest]
-    ) throws(VenueError) {
-        throw .unexpectedMessage("\(Self.format.name) books start from WebSocket snapshots, not REST")
-    }
-
-    /// The book keeper found `instrument`'s book wrong (checksum, crossed): resubscribe that
-    /// symbol's book alone.
-    public mutating func resync(_ instrument: InstrumentId, requests: inout [VenueRequest]) {
-        guard let symbol = index.local(instrument) else { return }
-        resubscribe(symbol, requests: &requests)
-    }
-
-    /// Parse the whole frame, then emit: the book through the venue's sync rule, or the trades.
-    mutating func handleFrame<Sink: VenueEventSink>(
-        _ message: ByteView, receiveTime: UInt64, sink: inout Sink, requests: inout [VenueRequest]
-    ) throws(VenueError) {
-        scratch.reset()
-        trades.reset()
-        var header = Header()
-        do {
-            try parse(message, receiveTime: receiveTime, into: &header)
-        } catch {
-            throw parseFailed(header, error, receiveTime: receiveTime, sink: &sink, requests: &requests)
-        }
-        try accept(header, receiveTime: receiveTime, sink: &sink, requests: &requests)
-        guard header.kind == .book || header.kind == .trade else { return try other(header) }
-        if let name = header.unknownSymbol {
-            counters.unattributedParseErrors += 1
-            throw .unknownSymbol(name)
-        }
-        if let overflow = overflow(header.kind) {
-            throw failed(header, .unexpectedMessage(overflow), receiveTime: receiveTime, sink: &sink, requests: &requests)
-        }
-        if header.kind == .book {
-            try applyBook(header, message: message, receiveTime: receiveTime, sink: &sink, requests: &requests)
-        } else {
-            publishTrades(header, sink: &sink)
-        }
-    }
-
-    /// Reads the whole frame into `header` and the scratches; emits nothing. The data is
-    /// parsed once the header says what it is (at once, or after the rest of the object).
-    mutating func parse(_ message: ByteView, receiveTime: UInt64, into header: inout Header) throws(JSONError) {
-        let dataKey = Self.format.data
-        var s = JSONScanner(message)
-        var deferredData: JSONScanner?
-        try s.beginObject()
-        while let key = try s.nextKey() {
-            if key == dataKey {
-                if header.kind != .none {
-                    try parseData(&s, &header, receiveTime: receiveTime)
-                } else {
-                    deferredData = s  // what the data is comes later: parse it once known
-                    try s.skipValue()
-                }
-            } else {
-                try parseMember(key, &s, &header)
-            }
-        }
-        guard s.isAtEnd() else { throw JSONError(.unexpectedByte(s.peek() ?? 0), offset: s.offset) }
-        if var data = deferredData { try parseData(&data, &header, receiveTime: receiveTime) }
-        if let missing = header.missingMember { throw JSONError(.missingField(missing), offset: s.offset) }
-    }
-
-    /// The data of a book or trade message of a subscribed (or per-entry) symbol; else skipped.
-    mutating func parseData(_ s: inout JSONScanner, _ header: inout Header, receiveTime: UInt64) throws(JSONError) {
-        guard header.kind == .book || header.kind == .trade, (header.messageSymbol ?? 0) >= 0 else { return try s.skipValue() }
-        if header.kind == .book && !Self.format.booksInArray { return try parseBook(&s, &header) }
-        try s.beginArray()
-        while try s.nextElement() {
-            if header.kind == .book { try parseBook(&s, &header) } else { try parseTrade(&s, &header, receiveTime: receiveTime) }
-        }
-    }
-
-    mutating func accept<Sink: VenueEventSink>(
-        _ header: Header, receiveTime: UInt64, sink: inout Sink, requests: inout [VenueRequest]
-    ) throws(VenueError) {}
-
-    mutating func parseFailed<Sink: VenueEventSink>(
-        _ header: Header, _ error: JSONError, receiveTime: UInt64, sink: inout Sink, requests: inout [VenueRequest]
-    ) -> VenueError {
-        failed(header, .malformed(error), receiveTime: receiveTime, sink: &sink, requests: &requests)
-    }
-
-    /// Counts a refused message against the symbols it named; the books it named may have
-    /// missed an update: invalid, and resubscribed.
-    mutating func failed<Sink: VenueEventSink>(
-        _ header: Header, _ error: VenueError, receiveTime: UInt64, sink: inout Sink, requests: inout [VenueRequest]
-    ) -> VenueError {
-        if let symbol = header.messageSymbol {
-            counters.countParseError(symbol >= 0 ? index.instruments[symbol] : nil)
-            if symbol >= 0 && header.kind == .book {
-                sink.bookInvalid(index.instruments[symbol], reason: .malformedMessage, receiveTime: receiveTime)
-                resubscribe(symbol, requests: &requests)
-            }
-            return error
-        }
-        var attributed = false
-        if header.kind == .book {
-            for entry in 0..<scratch.entryCount where scratch.entries[entry].symbol >= 0 {
-                let symbol = scratch.entries[entry].symbol
-                attributed = true
-                counters[index.instruments[symbol]].parseErrors += 1
-                sink.bookInvalid(index.instruments[symbol], reason: .malformedMessage, receiveTime: receiveTime)
-                resubscribe(symbol, requests: &requests)
-            }
-        }
-        if !attributed { counters.unattributedParseErrors += 1 }
-        return error
-    }
-
-    /// A venue's error reply, counted; its message for the log.
-    mutating func rejection(_ message: ByteView?) -> VenueError {
-        counters.unattributedParseErrors += 1
-        return .venueRejected(message?.string ?? "")
-    }
-
-    /// A well-formed message that is none this venue sends, counted: "channel ticker".
-    mutating func unexpected(_ member: String, _ name: ByteView?, otherwise: String) -> VenueError {
-        counters.unattributedParseErrors += 1
-        return .unexpectedMessage(name.map { "\(member) \($0.string)" } ?? otherwise)
-    }
-
-    /// The connection is up: every book waits for its snapshot.
-    mutating func awaitSnapshots<Sink: VenueEventSink>(receiveTime: UInt64, sink: inout Sink) {
-        for symbol in 0..<index.count {
-            synced[symbol] = false
-            sink.bookInvalid(index.instruments[symbol], reason: .snapshotPending, receiveTime: receiveTime)
-        }
-    }
-
-    /// `symbol`'s book waits for the snapshot its resubscription brings (a resync).
-    mutating func unsync(_ symbol: Int) {
-        synced[symbol] = false
-        counters[index.instruments[symbol]].resyncs += 1
     }
 }
