@@ -386,7 +386,8 @@ extension JSONScanner {
         }
         try expect(UInt8(ascii: "Z"))
         guard index == text.count else { throw fail() }
-        guard year >= 1970, (1...12).contains(month), (1...31).contains(day), hour < 24, minute < 60, second < 61 else {
+        // UInt64 nanoseconds since 1970 run out in 2554: later years are refused, not wrapped.
+        guard (1970...2500).contains(year), (1...12).contains(month), (1...31).contains(day), hour < 24, minute < 60, second < 61 else {
             throw JSONError(.missingField("a valid ISO-8601 UTC time"), offset: base)
         }
         // Howard Hinnant's days_from_civil.
