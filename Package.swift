@@ -94,6 +94,7 @@ let package = Package(
             name: "CoreBenchmarks",
             dependencies: [
                 "TickwireCore",
+                "TickwireSystem",
                 "TickwireVenues",
                 .product(name: "Benchmark", package: "benchmark"),
             ],
