@@ -355,14 +355,7 @@ public struct CoinbaseAdapter: VenueAdapter {
             throw JSONError(.missingField("trade product_id, price, size, side and time"), offset: s.offset)
         }
         guard symbol >= 0 else { return }
-        let priceValue: Int64, sizeValue: Int64
-        do {
-            priceValue = try DecimalText.parse(price.start, count: price.count, scale: index.priceScales[symbol])
-            sizeValue = try DecimalText.parse(size.start, count: size.count, scale: index.quantityScales[symbol])
-        } catch {
-            throw JSONError(.decimal(error), offset: s.offset)
-        }
-        trades.append(Trade(instrument: index.instruments[symbol], price: Price(mantissa: priceValue), quantity: Quantity(mantissa: sizeValue),
-                            aggressor: aggressor, tradeId: id.id, isTradeIdDigest: id.isDigest, eventTime: time, receiveTime: receiveTime))
+        try trades.append(symbol: symbol, of: index, price: price, quantity: size, aggressor: aggressor, id: id,
+                          eventTime: time, receiveTime: receiveTime, errorOffset: s.offset)
     }
 }

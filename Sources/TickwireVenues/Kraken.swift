@@ -320,14 +320,7 @@ public struct KrakenAdapter: VenueAdapter {
             throw JSONError(.missingField("trade symbol, price, qty, side and timestamp"), offset: s.offset)
         }
         guard symbol >= 0 else { return }
-        let priceValue: Int64, quantityValue: Int64
-        do {
-            priceValue = try DecimalText.parse(price.start, count: price.count, scale: index.priceScales[symbol])
-            quantityValue = try DecimalText.parse(quantity.start, count: quantity.count, scale: index.quantityScales[symbol])
-        } catch {
-            throw JSONError(.decimal(error), offset: s.offset)
-        }
-        trades.append(Trade(instrument: index.instruments[symbol], price: Price(mantissa: priceValue), quantity: Quantity(mantissa: quantityValue),
-                            aggressor: aggressor, tradeId: id.id, isTradeIdDigest: id.isDigest, eventTime: time, receiveTime: receiveTime))
+        try trades.append(symbol: symbol, of: index, price: price, quantity: quantity, aggressor: aggressor, id: id,
+                          eventTime: time, receiveTime: receiveTime, errorOffset: s.offset)
     }
 }

@@ -244,6 +244,23 @@ struct TradeScratch {
         count &+= 1
     }
 
+    /// Converts a trade's price and size text at `symbol`'s scales (known only once the whole
+    /// trade object was read, as venues may send the symbol after the numbers) and appends it.
+    mutating func append(
+        symbol: Int, of index: SymbolIndex, price: ByteView, quantity: ByteView, aggressor: Side,
+        id: (id: UInt64, isDigest: Bool), eventTime: UInt64, receiveTime: UInt64, errorOffset: Int
+    ) throws(JSONError) {
+        let priceValue: Int64, quantityValue: Int64
+        do {
+            priceValue = try DecimalText.parse(price.start, count: price.count, scale: index.priceScales[symbol])
+            quantityValue = try DecimalText.parse(quantity.start, count: quantity.count, scale: index.quantityScales[symbol])
+        } catch {
+            throw JSONError(.decimal(error), offset: errorOffset)
+        }
+        append(Trade(instrument: index.instruments[symbol], price: Price(mantissa: priceValue), quantity: Quantity(mantissa: quantityValue),
+                     aggressor: aggressor, tradeId: id.id, isTradeIdDigest: id.isDigest, eventTime: eventTime, receiveTime: receiveTime))
+    }
+
     /// Forgets the trades appended after the first `count` (a part of the message not to publish).
     mutating func truncate(to count: Int) {
         self.count = min(self.count, count)
