@@ -85,11 +85,14 @@ let package = Package(
         ),
         .testTarget(name: "TickwireSystemTests", dependencies: ["TickwireSystem"]),
         .testTarget(name: "TickwireCoreTests", dependencies: ["TickwireCore"]),
-        .testTarget(name: "TickwireVenuesTests", dependencies: ["TickwireVenues"]),
+        // Shared by the test targets: the sample captures beside the repo and a reference
+        // Binance book built by the documented rules with its own parsing.
+        .target(name: "TickwireTestSupport", dependencies: ["TickwireCore"], path: "Tests/TickwireTestSupport"),
+        .testTarget(name: "TickwireVenuesTests", dependencies: ["TickwireVenues", "TickwireTestSupport"]),
         .testTarget(name: "TickwireTransportTests", dependencies: ["TickwireTransport"]),
         .testTarget(name: "TickwireCLITests", dependencies: ["tickwire"]),
-        .testTarget(name: "TickwireSimulatorTests", dependencies: ["TickwireSimulator", "TickwireTransport", "TickwireVenues", "TickwireCore"]),
-        .testTarget(name: "TickwireRuntimeTests", dependencies: ["TickwireRuntime", "TickwireTransport", "TickwireVenues", "TickwireCore", "tickwire"]),
+        .testTarget(name: "TickwireSimulatorTests", dependencies: ["TickwireSimulator", "TickwireTransport", "TickwireVenues", "TickwireCore", "TickwireTestSupport"]),
+        .testTarget(name: "TickwireRuntimeTests", dependencies: ["TickwireRuntime", "TickwireTransport", "TickwireVenues", "TickwireCore", "TickwireTestSupport", "tickwire"]),
         .executableTarget(
             name: "CoreBenchmarks",
             dependencies: [

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TickwireTestSupport
 import TickwireCore
 import TickwireSimulator
 import TickwireVenues
@@ -101,7 +102,7 @@ import TickwireVenues
 
     /// The docs example book read with the project's exact decimal scanner (pair precision 1, 8).
     @Test func krakenChecksumMatchesTheDocsExample() throws {
-        var text = try Array(Data(contentsOf: URL(fileURLWithPath: samplePath("checksum-vectors/kraken-v2-docs-example.json"))))
+        var text = try Array(Data(contentsOf: URL(fileURLWithPath: SampleCapture.path("checksum-vectors/kraken-v2-docs-example.json"))))
         var bids: [BookLevel] = [], asks: [BookLevel] = []
         try text.withUnsafeMutableBytes { bytes in
             var s = JSONScanner(UnsafeRawBufferPointer(bytes))

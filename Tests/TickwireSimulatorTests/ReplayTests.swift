@@ -1,20 +1,10 @@
 import Foundation
 import Testing
 import TickwireCore
+import TickwireTestSupport
 import TickwireSimulator
 import TickwireTransport
 import TickwireVenues
-
-/// `../shared/samples/<relativePath>` beside the repository root (never copied into the repo).
-func samplePath(_ relativePath: String) -> String {
-    URL(fileURLWithPath: #filePath)
-        .deletingLastPathComponent()   // TickwireSimulatorTests
-        .deletingLastPathComponent()   // Tests
-        .deletingLastPathComponent()   // repository root
-        .deletingLastPathComponent()   // beside it: shared/
-        .appendingPathComponent("shared/samples")
-        .appendingPathComponent(relativePath).path
-}
 
 extension SimulatorFeedTests {
     /// The first 3000 lines of the spot capture (its REST snapshot is line 6): frames recorded
@@ -22,7 +12,7 @@ extension SimulatorFeedTests {
     /// fetches, drops what the snapshot covers and applies the rest: zero gaps.
     @Test func replayedSpotCaptureThroughTheSimulatorSyncsTheSpotAdapterWithZeroGaps() throws {
         var configuration = SimulatorConfiguration(venue: .binanceSpot, instruments: [])
-        configuration.replay = ReplayConfiguration(path: samplePath("binance/spot-ethusdt-20240808.gz"), speed: 0, maximumLines: 3000)
+        configuration.replay = ReplayConfiguration(path: SampleCapture.path("binance/spot-ethusdt-20240808.gz"), speed: 0, maximumLines: 3000)
         configuration.heartbeatInterval = .max / 2
         let feed = try LockstepFeed(configuration: configuration, path: "/stream", levelsPerSide: 5000) { symbols, simulator in
             BinanceSpotAdapter(configuration: BinanceConfiguration(wsURL: simulator.url, restURL: simulator.restURL, symbols: symbols,
@@ -54,7 +44,7 @@ extension SimulatorFeedTests {
     /// the recorded snapshot and the stream — and ends valid and equal to that book.
     @Test func aDroppedDiffInTheReplayIsResyncedFromTheRebuiltBook() throws {
         var configuration = SimulatorConfiguration(venue: .binanceSpot, instruments: [])
-        configuration.replay = ReplayConfiguration(path: samplePath("binance/spot-ethusdt-20240808.gz"), speed: 0, maximumLines: 3000)
+        configuration.replay = ReplayConfiguration(path: SampleCapture.path("binance/spot-ethusdt-20240808.gz"), speed: 0, maximumLines: 3000)
         configuration.heartbeatInterval = .max / 2
         configuration.faults.drop = .nth(100)
         configuration.faults.logToStandardError = false

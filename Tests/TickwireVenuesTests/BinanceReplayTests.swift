@@ -2,12 +2,12 @@ import Foundation
 import Testing
 import TickwireCore
 import TickwireSystem
+import TickwireTestSupport
 @testable import TickwireVenues
 
 // Replays the recorded Binance captures (../shared/samples/binance) through the adapter and
 // a BookKeeper, and checks every published book against a reference book that this file
-// builds from the same lines by the documented rules, with its own parsing
-// (JSONSerialization, string splitting) and its own book (dictionary + sorted prices).
+// builds from the same lines by the documented rules (BinanceReference, in TickwireTestSupport).
 
 /// What the keeper published: the top levels after every update, the whole book every
 /// `fullEvery` updates and at the end.
@@ -15,20 +15,14 @@ struct ReplayObserver: BookObserver {
     static let top = 20
     static let fullEvery = 1000
 
-    struct Published: Equatable {
-        var updateId: UInt64
-        var bids: [BookLevel]
-        var asks: [BookLevel]
-    }
-
-    var published: [Published] = []
-    var full: [Int: Published] = [:]
+    var published: [PublishedBook] = []
+    var full: [Int: PublishedBook] = [:]
     var invalidations: [BookStatus.Reason] = []
 
     mutating func bookUpdated(_ instrument: InstrumentId, book: OrderBook, venueUpdateId: UInt64, receiveTime: UInt64) {
         let count = published.count
         let limit = count % Self.fullEvery == 0 ? Int.max : Self.top
-        var entry = Published(updateId: venueUpdateId, bids: [], asks: [])
+        var entry = PublishedBook(updateId: venueUpdateId, bids: [], asks: [])
         book.forEachLevel(.bid, limit: limit) { entry.bids.append($0) }
         book.forEachLevel(.ask, limit: limit) { entry.asks.append($0) }
         if limit == Int.max {
@@ -74,141 +68,6 @@ struct ReplaySink: VenueEventSink {
     }
 }
 
-/// The documented rules, written out plainly for the reference (no adapter code).
-struct ReferenceSync {
-    enum Venue { case spot, usdm }
-
-    struct Event {
-        var first: Int64, last: Int64, previous: Int64
-        var bids: [(Int64, Int64)], asks: [(Int64, Int64)]
-    }
-
-    struct Side {
-        var quantities: [Int64: Int64] = [:]
-        /// Ascending prices.
-        var prices: [Int64] = []
-
-        mutating func set(_ price: Int64, _ quantity: Int64) {
-            var low = 0, high = prices.count
-            while low < high {
-                let middle = (low + high) / 2
-                if prices[middle] < price { low = middle + 1 } else { high = middle }
-            }
-            let present = low < prices.count && prices[low] == price
-            if quantity == 0 {
-                if present { prices.remove(at: low) }
-                quantities[price] = nil
-            } else {
-                if !present { prices.insert(price, at: low) }
-                quantities[price] = quantity
-            }
-        }
-
-        func levels(descending: Bool, limit: Int) -> [BookLevel] {
-            let ordered = descending ? Array(prices.reversed().prefix(limit)) : Array(prices.prefix(limit))
-            return ordered.map { BookLevel(price: Price(mantissa: $0), quantity: Quantity(mantissa: quantities[$0]!)) }
-        }
-    }
-
-    let venue: Venue
-    let priceScale: Int
-    let quantityScale: Int
-    var buffer: [Event] = []
-    var synced = false
-    var firstPending = false
-    var snapshotId: Int64 = 0
-    var local: Int64 = 0
-    var bids = Side()
-    var asks = Side()
-    var gaps = 0
-    var published: [ReplayObserver.Published] = []
-    var full: [Int: ReplayObserver.Published] = [:]
-
-    init(venue: Venue, priceScale: Int, quantityScale: Int) {
-        self.venue = venue
-        self.priceScale = priceScale
-        self.quantityScale = quantityScale
-    }
-
-    /// "2683.80000000" at scale 2 -> 268380; digits beyond the scale must be zeros.
-    static func fixed(_ text: String, scale: Int) -> Int64 {
-        let parts = text.split(separator: ".", omittingEmptySubsequences: false)
-        var fraction = parts.count > 1 ? String(parts[1]) : ""
-        let beyond = fraction.dropFirst(scale)
-        #expect(beyond.allSatisfy { $0 == "0" }, "\(text) is not exact at scale \(scale)")
-        fraction = String(fraction.prefix(scale)).padding(toLength: scale, withPad: "0", startingAt: 0)
-        var multiplier: Int64 = 1
-        for _ in 0..<scale { multiplier *= 10 }
-        return Int64(parts[0])! * multiplier + (scale > 0 ? Int64(fraction)! : 0)
-    }
-
-    func levels(_ any: Any?) -> [(Int64, Int64)] {
-        (any as! [[String]]).map { (Self.fixed($0[0], scale: priceScale), Self.fixed($0[1], scale: quantityScale)) }
-    }
-
-    mutating func record() {
-        let count = published.count
-        let entry = ReplayObserver.Published(updateId: UInt64(local), bids: bids.levels(descending: true, limit: ReplayObserver.top),
-                                             asks: asks.levels(descending: false, limit: ReplayObserver.top))
-        if count % ReplayObserver.fullEvery == 0 { full[count] = fullBook() }
-        published.append(entry)
-    }
-
-    func fullBook() -> ReplayObserver.Published {
-        ReplayObserver.Published(updateId: UInt64(local), bids: bids.levels(descending: true, limit: .max),
-                                 asks: asks.levels(descending: false, limit: .max))
-    }
-
-    mutating func depth(_ data: [String: Any]) {
-        let event = Event(first: (data["U"] as! NSNumber).int64Value, last: (data["u"] as! NSNumber).int64Value,
-                          previous: (data["pu"] as? NSNumber)?.int64Value ?? -1, bids: levels(data["b"]), asks: levels(data["a"]))
-        if synced { apply(event, buffered: false) } else { buffer.append(event) }
-    }
-
-    mutating func snapshot(_ body: [String: Any]) {
-        let lastUpdateId = (body["lastUpdateId"] as! NSNumber).int64Value
-        // Spot step 4 (does not happen in the captures: the test expects no refetch).
-        if venue == .spot, let first = buffer.first { #expect(lastUpdateId >= first.first) }
-        bids = Side()
-        asks = Side()
-        for (price, quantity) in levels(body["bids"]) { bids.set(price, quantity) }
-        for (price, quantity) in levels(body["asks"]) { asks.set(price, quantity) }
-        snapshotId = lastUpdateId
-        local = lastUpdateId
-        synced = true
-        firstPending = true
-        record()
-        let buffered = buffer
-        buffer = []
-        for event in buffered { apply(event, buffered: true) }
-    }
-
-    mutating func apply(_ event: Event, buffered: Bool) {
-        if firstPending {
-            // spot: discard u <= lastUpdateId; USD-M: discard u < lastUpdateId.
-            if venue == .spot ? event.last <= snapshotId : event.last < snapshotId { return }
-            if venue == .usdm || buffered {
-                // The first event kept must have lastUpdateId within [U;u].
-                guard event.first <= snapshotId && snapshotId <= event.last else { gaps += 1; return }
-            } else if event.first > local + 1 {
-                gaps += 1
-                return
-            }
-            firstPending = false
-        } else if venue == .spot {
-            if event.last < local { return }
-            if event.first > local + 1 { gaps += 1; return }
-        } else if event.previous != local {
-            gaps += 1
-            return
-        }
-        for (price, quantity) in event.bids { bids.set(price, quantity) }
-        for (price, quantity) in event.asks { asks.set(price, quantity) }
-        local = event.last
-        record()
-    }
-}
-
 @Suite struct BinanceReplayTests {
     @Test func theSpotCaptureStaysInSyncAndEveryPublishedBookEqualsTheReference() throws {
         try replay(BinanceSpotRules.self, "binance/spot-ethusdt-20240808.gz", lines: 33_618, priceScale: 2, quantityScale: 8)
@@ -238,8 +97,9 @@ struct ReferenceSync {
             wsURL: "wss://example", restURL: "https://example",
             symbols: [VenueSymbol(name: "ETHUSDT", instrument: eth, priceScale: Scale(priceScale), quantityScale: Scale(quantityScale))],
             depthStream: Rules.venue == .binanceSpot ? "depth@100ms" : "depth@0ms", bufferBytesPerSymbol: 4 << 20))
-        var reference = ReferenceSync(venue: Rules.venue == .binanceSpot ? .spot : .usdm,
-                                      priceScale: Int(priceScale), quantityScale: Int(quantityScale))
+        var reference = BinanceReference(venue: Rules.venue == .binanceSpot ? .spot : .usdm,
+                                         priceScale: Int(priceScale), quantityScale: Int(quantityScale),
+                                         top: ReplayObserver.top, fullEvery: ReplayObserver.fullEvery)
         var requests: [VenueRequest] = []
         adapter.connected(receiveTime: capture.lines[0].receiveTime, sink: &sink, requests: &requests)
         requests.removeAll()
@@ -276,15 +136,8 @@ struct ReferenceSync {
                 for id in sink.keeper.takePendingResyncs() { adapter.resync(id, requests: &requests) }
 
                 // The reference, from the same line, parsed independently.
-                if isSnapshot || isDepth {
-                    let object = try JSONSerialization.jsonObject(with: Data(bytes[line.frame])) as! [String: Any]
-                    if isSnapshot {
-                        reference.snapshot(object)
-                    } else {
-                        depthMessages += 1
-                        reference.depth(object["data"] as! [String: Any])
-                    }
-                }
+                if isDepth { depthMessages += 1 }
+                if isSnapshot || isDepth { try reference.line(Data(bytes[line.frame])) }
             }
         }
 
@@ -295,6 +148,7 @@ struct ReferenceSync {
         #expect(snapshotRequests == 1)
         #expect(counters.gaps == 0)
         #expect(reference.gaps == 0)
+        #expect(reference.staleSnapshots == 0)
         #expect(counters.parseErrors == 0)
         #expect(counters.snapshotRefetches == 0)
         #expect(counters.resyncs == 0)
@@ -317,7 +171,7 @@ struct ReferenceSync {
         #expect(observer.full.count == reference.full.count)
         for (index, want) in reference.full { #expect(observer.full[index] == want, "full book at update #\(index)") }
         let finalBook = books.withBook(eth) { book in
-            ReplayObserver.Published(updateId: book.updateId,
+            PublishedBook(updateId: book.updateId,
                                      bids: { var l: [BookLevel] = []; book.forEachLevel(.bid) { l.append($0) }; return l }(),
                                      asks: { var l: [BookLevel] = []; book.forEachLevel(.ask) { l.append($0) }; return l }())
         }

@@ -3,20 +3,23 @@ import Foundation
 /// A recorded capture from ../shared/samples (gzip text, one `<recv_ns> <frame>` line per
 /// received frame), decompressed with `gzip -dc` and kept as one byte array. The captures
 /// stay where they are: the path is found from this file, never copied into the repo.
-struct SampleCapture {
-    struct Line {
-        var receiveTime: UInt64
+public struct SampleCapture {
+    public struct Line: Sendable {
+        public var receiveTime: UInt64
         /// Byte range of the frame in `bytes`.
-        var frame: Range<Int>
+        public var frame: Range<Int>
     }
 
-    let bytes: [UInt8]
-    let lines: [Line]
+    public let bytes: [UInt8]
+    public let lines: [Line]
 
     /// `../shared/samples/<relativePath>` beside the repository root.
-    static func url(_ relativePath: String) -> URL {
+    public static func path(_ relativePath: String) -> String { url(relativePath).path }
+
+    /// `../shared/samples/<relativePath>` beside the repository root.
+    public static func url(_ relativePath: String) -> URL {
         URL(fileURLWithPath: #filePath)
-            .deletingLastPathComponent()   // TickwireVenuesTests
+            .deletingLastPathComponent()   // TickwireTestSupport
             .deletingLastPathComponent()   // Tests
             .deletingLastPathComponent()   // repository root
             .deletingLastPathComponent()   // beside it: shared/
@@ -24,7 +27,7 @@ struct SampleCapture {
             .appendingPathComponent(relativePath)
     }
 
-    init(_ relativePath: String) throws {
+    public init(_ relativePath: String) throws {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         process.arguments = ["gzip", "-dc", Self.url(relativePath).path]
@@ -59,12 +62,12 @@ struct SampleCapture {
     }
 
     /// The frame as text (tests, reference parsing).
-    func text(_ line: Line) -> String {
+    public func text(_ line: Line) -> String {
         String(decoding: bytes[line.frame], as: UTF8.self)
     }
 
     /// True when the frame's bytes contain `needle`.
-    func contains(_ line: Line, _ needle: StaticString) -> Bool {
+    public func contains(_ line: Line, _ needle: StaticString) -> Bool {
         let count = needle.utf8CodeUnitCount
         return bytes.withUnsafeBufferPointer { buffer in
             let pattern = UnsafeBufferPointer(start: needle.utf8Start, count: count)
