@@ -12,7 +12,7 @@ import TickwireCore
 /// - deltas that arrive while a symbol waits for its snapshot are dropped (its book is
 ///   already reported invalid).
 /// Keepalive: `{"op":"ping"}` every 20 s; replies and subscribe acks are control messages.
-public struct BybitAdapter: VenueAdapter {
+public struct BybitAdapter: WebSocketSnapshotVenue {
     public enum Category: String, Sendable {
         case linear
         case spot
@@ -111,7 +111,7 @@ public struct BybitAdapter: VenueAdapter {
                 throw failed(header, .unexpectedMessage("trade message with more trades than the parse scratch holds"),
                              receiveTime: receiveTime, sink: &sink, requests: &requests)
             }
-            counters[index.instruments[header.symbol]].messages += 1
+            trades.countMessage(in: &counters)
             trades.emit(to: &sink)
         case .otherTopic, .none:
             if header.kind == .none && header.isReply {
@@ -125,12 +125,6 @@ public struct BybitAdapter: VenueAdapter {
             counters.unattributedParseErrors += 1
             throw .unexpectedMessage(header.topic.map { "topic \($0.string)" } ?? "message without topic or op")
         }
-    }
-
-    public mutating func handleSnapshot<Sink: VenueEventSink>(
-        _ instrument: InstrumentId, body: ByteView, receiveTime: UInt64, sink: inout Sink, requests: inout [VenueRequest]
-    ) throws(VenueError) {
-        throw .unexpectedMessage("Bybit books start from WebSocket snapshots, not REST")
     }
 
     public mutating func resync(_ instrument: InstrumentId, requests: inout [VenueRequest]) {
@@ -214,6 +208,11 @@ public struct BybitAdapter: VenueAdapter {
         var replyMessage: ByteView?
     }
 
+    /// `{"T","s","S","v","p","i",…}`; `S` is the taker's side.
+    static let tradeFields = TradeFields(
+        symbol: nil, price: "p", quantity: "v", side: "S", id: "i", time: "T", timeFormat: .milliseconds,
+        buyerAggressor: "Buy", sellerAggressor: "Sell", missingFields: "trade p, v, S and T", invalidSide: "S Buy or Sell")
+
     /// Reads the whole frame into `header` and the scratches; emits nothing.
     private mutating func parse(_ message: ByteView, receiveTime: UInt64, into header: inout Header) throws(JSONError) {
         var s = JSONScanner(message)
@@ -285,36 +284,12 @@ public struct BybitAdapter: VenueAdapter {
             }
             guard sawUpdateId else { throw JSONError(.missingField("u"), offset: s.offset) }
         case .trade:
-            let instrument = index.instruments[header.symbol]
+            var unknownSymbol: ByteView?  // the topic named the symbol
             try s.beginArray()
             while try s.nextElement() {
-                var price: Int64?, quantity: Int64?, aggressor: Side?, time: UInt64?
-                var id: (id: UInt64, isDigest: Bool) = (0, false)
                 try s.beginObject()
-                while let key = try s.nextKey() {
-                    if key == "p" {
-                        price = try s.decimal(scale: priceScale)
-                    } else if key == "v" {
-                        quantity = try s.decimal(scale: quantityScale)
-                    } else if key == "S" {
-                        // The taker's side.
-                        let side = try s.string()
-                        aggressor = side == "Buy" ? .bid : side == "Sell" ? .ask : nil
-                        guard aggressor != nil else { throw JSONError(.missingField("S Buy or Sell"), offset: s.offset) }
-                    } else if key == "i" {
-                        id = try s.tradeId()
-                    } else if key == "T" {
-                        time = try s.millisecondsAsNanoseconds()
-                    } else {
-                        try s.skipValue()
-                    }
-                }
-                guard let price, let quantity, let aggressor, let time else {
-                    throw JSONError(.missingField("trade p, v, S and T"), offset: s.offset)
-                }
-                trades.append(Trade(instrument: instrument, price: Price(mantissa: price), quantity: Quantity(mantissa: quantity),
-                                    aggressor: aggressor, tradeId: id.id, isTradeIdDigest: id.isDigest,
-                                    eventTime: time, receiveTime: receiveTime))
+                try s.tradeMembers(Self.tradeFields, knownSymbol: header.symbol, index: index, receiveTime: receiveTime,
+                                   into: &trades, unknownSymbol: &unknownSymbol)
             }
         case .otherTopic, .none:
             try s.skipValue()

@@ -15,7 +15,7 @@ import TickwireCore
 /// `heartbeats` keep quiet channels open; heartbeat and subscription messages are control
 /// messages, `type: error` a rejection. Book events carry the message `timestamp` and
 /// publish `sequence_num` as their update id.
-public struct CoinbaseAdapter: VenueAdapter {
+public struct CoinbaseAdapter: WebSocketSnapshotVenue {
     public let venue = Venue.coinbase
     public private(set) var counters: VenueCounters
 
@@ -85,7 +85,7 @@ public struct CoinbaseAdapter: VenueAdapter {
                              sequenceChecked: true, receiveTime: receiveTime, sink: &sink, requests: &requests)
             }
             if header.kind == .trade {
-                countTradeMessages()
+                trades.countMessage(in: &counters)
                 trades.emit(to: &sink)
                 return
             }
@@ -100,12 +100,6 @@ public struct CoinbaseAdapter: VenueAdapter {
             counters.unattributedParseErrors += 1
             throw .unexpectedMessage(header.channel.map { "channel \($0.string)" } ?? "message without channel")
         }
-    }
-
-    public mutating func handleSnapshot<Sink: VenueEventSink>(
-        _ instrument: InstrumentId, body: ByteView, receiveTime: UInt64, sink: inout Sink, requests: inout [VenueRequest]
-    ) throws(VenueError) {
-        throw .unexpectedMessage("Coinbase books start from WebSocket snapshots, not REST")
     }
 
     /// One product's book failed a check: resubscribe `level2` for that product alone.
@@ -146,14 +140,6 @@ public struct CoinbaseAdapter: VenueAdapter {
             scratch.entries[entry].eventTime = time
             scratch.emit(entry, instrument: instrument, deletesFirst: false, receiveTime: receiveTime, sink: &sink)
             synced[symbol] = true
-        }
-    }
-
-    private mutating func countTradeMessages() {
-        var previous: InstrumentId?
-        for trade in 0..<trades.count where trades.trades[trade].instrument != previous {
-            previous = trades.trades[trade].instrument
-            counters[trades.trades[trade].instrument].messages += 1
         }
     }
 
@@ -322,40 +308,16 @@ public struct CoinbaseAdapter: VenueAdapter {
         if isSnapshot { trades.truncate(to: first) }
     }
 
+    /// Coinbase's public trade side is the MAKER's: in the reference capture a SELL prints at
+    /// 65083.67, above the 65083.66 best bid, i.e. a buyer lifted the offer.
+    static let tradeFields = TradeFields(
+        symbol: "product_id", price: "price", quantity: "size", side: "side", id: "trade_id", time: "time", timeFormat: .iso8601,
+        buyerAggressor: "SELL", sellerAggressor: "BUY",
+        missingFields: "trade product_id, price, size, side and time", invalidSide: "side BUY or SELL")
+
     private mutating func parseTrade(_ s: inout JSONScanner, _ header: inout Header, receiveTime: UInt64) throws(JSONError) {
-        var symbol = -1, hasProduct = false
-        var price: ByteView?, size: ByteView?, aggressor: Side?, time: UInt64?
-        var id: (id: UInt64, isDigest: Bool) = (0, false)
         try s.beginObject()
-        while let key = try s.nextKey() {
-            if key == "product_id" {
-                let name = try s.string()
-                hasProduct = true
-                symbol = index.find(name) ?? -1
-                if symbol < 0 && header.unknownProduct == nil { header.unknownProduct = name }
-            } else if key == "price" {
-                price = try s.numberText()  // converted once the product (its scale) is known
-            } else if key == "size" {
-                size = try s.numberText()
-            } else if key == "side" {
-                // Coinbase's public trade side is the MAKER's: in the reference capture a SELL
-                // prints at 65083.67, above the 65083.66 best bid, i.e. a buyer lifted the offer.
-                let text = try s.string()
-                aggressor = text == "SELL" ? .bid : text == "BUY" ? .ask : nil
-                guard aggressor != nil else { throw JSONError(.missingField("side BUY or SELL"), offset: s.offset) }
-            } else if key == "trade_id" {
-                id = try s.tradeId()
-            } else if key == "time" {
-                time = try s.isoTimestampNanoseconds()
-            } else {
-                try s.skipValue()
-            }
-        }
-        guard hasProduct, let price, let size, let aggressor, let time else {
-            throw JSONError(.missingField("trade product_id, price, size, side and time"), offset: s.offset)
-        }
-        guard symbol >= 0 else { return }
-        try trades.append(symbol: symbol, of: index, price: price, quantity: size, aggressor: aggressor, id: id,
-                          eventTime: time, receiveTime: receiveTime, errorOffset: s.offset)
+        try s.tradeMembers(Self.tradeFields, knownSymbol: nil, index: index, receiveTime: receiveTime,
+                           into: &trades, unknownSymbol: &header.unknownProduct)
     }
 }

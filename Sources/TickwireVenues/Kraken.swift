@@ -11,7 +11,7 @@ import TickwireCore
 /// Heartbeat and status channel messages and method replies are control messages; a reply
 /// with `success: false` is a rejection. Book messages publish their `timestamp` (ns) as
 /// the update id.
-public struct KrakenAdapter: VenueAdapter {
+public struct KrakenAdapter: WebSocketSnapshotVenue {
     public static let supportedDepths = [10, 25, 100, 500, 1000]
 
     public let venue = Venue.kraken
@@ -87,7 +87,7 @@ public struct KrakenAdapter: VenueAdapter {
                              receiveTime: receiveTime, sink: &sink, requests: &requests)
             }
             if header.kind == .trade {
-                if trades.count > 0 { counters[trades.trades[0].instrument].messages += 1 }
+                trades.countMessage(in: &counters)
                 // A trade snapshot is recent history (not subscribed to, and never published).
                 if !header.isSnapshot { trades.emit(to: &sink) }
                 return
@@ -105,12 +105,6 @@ public struct KrakenAdapter: VenueAdapter {
             counters.unattributedParseErrors += 1
             throw .unexpectedMessage(header.channel.map { "channel \($0.string)" } ?? "message without channel or method")
         }
-    }
-
-    public mutating func handleSnapshot<Sink: VenueEventSink>(
-        _ instrument: InstrumentId, body: ByteView, receiveTime: UInt64, sink: inout Sink, requests: inout [VenueRequest]
-    ) throws(VenueError) {
-        throw .unexpectedMessage("Kraken books start from WebSocket snapshots, not REST")
     }
 
     /// A checksum mismatch (or crossed book): resubscribe that symbol's book for a new snapshot.
@@ -289,38 +283,14 @@ public struct KrakenAdapter: VenueAdapter {
     }
 
     /// `{"symbol","side","price","qty","ord_type","trade_id","timestamp"}`; `side` is the taker's.
+    static let tradeFields = TradeFields(
+        symbol: "symbol", price: "price", quantity: "qty", side: "side", id: "trade_id", time: "timestamp", timeFormat: .iso8601,
+        buyerAggressor: "buy", sellerAggressor: "sell",
+        missingFields: "trade symbol, price, qty, side and timestamp", invalidSide: "side buy or sell")
+
     private mutating func parseTrade(_ s: inout JSONScanner, _ header: inout Header, receiveTime: UInt64) throws(JSONError) {
-        var symbol = -1, hasSymbol = false
-        var price: ByteView?, quantity: ByteView?, aggressor: Side?, time: UInt64?
-        var id: (id: UInt64, isDigest: Bool) = (0, false)
         try s.beginObject()
-        while let key = try s.nextKey() {
-            if key == "symbol" {
-                let name = try s.string()
-                hasSymbol = true
-                symbol = index.find(name) ?? -1
-                if symbol < 0 && header.unknownSymbol == nil { header.unknownSymbol = name }
-            } else if key == "price" {
-                price = try s.numberText()  // converted once the symbol (its scale) is known
-            } else if key == "qty" {
-                quantity = try s.numberText()
-            } else if key == "side" {
-                let text = try s.string()
-                aggressor = text == "buy" ? .bid : text == "sell" ? .ask : nil
-                guard aggressor != nil else { throw JSONError(.missingField("side buy or sell"), offset: s.offset) }
-            } else if key == "trade_id" {
-                id = try s.tradeId()
-            } else if key == "timestamp" {
-                time = try s.isoTimestampNanoseconds()
-            } else {
-                try s.skipValue()
-            }
-        }
-        guard hasSymbol, let price, let quantity, let aggressor, let time else {
-            throw JSONError(.missingField("trade symbol, price, qty, side and timestamp"), offset: s.offset)
-        }
-        guard symbol >= 0 else { return }
-        try trades.append(symbol: symbol, of: index, price: price, quantity: quantity, aggressor: aggressor, id: id,
-                          eventTime: time, receiveTime: receiveTime, errorOffset: s.offset)
+        try s.tradeMembers(Self.tradeFields, knownSymbol: nil, index: index, receiveTime: receiveTime,
+                           into: &trades, unknownSymbol: &header.unknownSymbol)
     }
 }

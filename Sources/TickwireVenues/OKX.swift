@@ -16,7 +16,7 @@ import TickwireCore
 ///   is the message `ts`.
 /// Keepalive: the text `ping` every 25 s (OKX drops a connection silent for 30 s); the
 /// `pong` reply and `event` messages are control messages, `event: error` a rejection.
-public struct OKXAdapter: VenueAdapter {
+public struct OKXAdapter: WebSocketSnapshotVenue {
     public enum BookChannel: String, Sendable {
         case books = "books"
         case booksL2Tbt = "books-l2-tbt"
@@ -122,7 +122,7 @@ public struct OKXAdapter: VenueAdapter {
                 throw failed(header, .unexpectedMessage("trade message with more trades than the parse scratch holds"),
                              receiveTime: receiveTime, sink: &sink, requests: &requests)
             }
-            counters[index.instruments[header.symbol]].messages += 1
+            trades.countMessage(in: &counters)
             trades.emit(to: &sink)
         case .event:
             if header.isError {
@@ -134,12 +134,6 @@ public struct OKXAdapter: VenueAdapter {
             counters.unattributedParseErrors += 1
             throw .unexpectedMessage(header.channelName.map { "channel \($0.string)" } ?? "message without arg or event")
         }
-    }
-
-    public mutating func handleSnapshot<Sink: VenueEventSink>(
-        _ instrument: InstrumentId, body: ByteView, receiveTime: UInt64, sink: inout Sink, requests: inout [VenueRequest]
-    ) throws(VenueError) {
-        throw .unexpectedMessage("OKX books start from WebSocket snapshots, not REST")
     }
 
     public mutating func resync(_ instrument: InstrumentId, requests: inout [VenueRequest]) {
@@ -275,11 +269,15 @@ public struct OKXAdapter: VenueAdapter {
         if header.kind == .book && !header.hasAction { throw JSONError(.missingField("action"), offset: s.offset) }
     }
 
+    /// `{"instId","tradeId","px","sz","side","ts"}`; `side` is the taker's.
+    static let tradeFields = TradeFields(
+        symbol: nil, price: "px", quantity: "sz", side: "side", id: "tradeId", time: "ts", timeFormat: .milliseconds,
+        buyerAggressor: "buy", sellerAggressor: "sell", missingFields: "trade px, sz, side and ts", invalidSide: "side buy or sell")
+
     private mutating func parseData(_ s: inout JSONScanner, _ header: Header, receiveTime: UInt64) throws(JSONError) {
         guard header.symbol >= 0, header.kind == .book || header.kind == .trade else { return try s.skipValue() }
         let priceScale = index.priceScales[header.symbol]
         let quantityScale = index.quantityScales[header.symbol]
-        let instrument = index.instruments[header.symbol]
         try s.beginArray()
         while try s.nextElement() {
             try s.beginObject()
@@ -319,32 +317,9 @@ public struct OKXAdapter: VenueAdapter {
                 scratch.entries[entry].checksum = signed != 0 ? .okxTop25(signed) : .none
                 scratch.entries[entry].eventTime = eventTime
             } else {
-                var price: Int64?, quantity: Int64?, aggressor: Side?, time: UInt64?
-                var id: (id: UInt64, isDigest: Bool) = (0, false)
-                while let key = try s.nextKey() {
-                    if key == "px" {
-                        price = try s.decimal(scale: priceScale)
-                    } else if key == "sz" {
-                        quantity = try s.decimal(scale: quantityScale)
-                    } else if key == "side" {
-                        // The taker's side.
-                        let side = try s.string()
-                        aggressor = side == "buy" ? .bid : side == "sell" ? .ask : nil
-                        guard aggressor != nil else { throw JSONError(.missingField("side buy or sell"), offset: s.offset) }
-                    } else if key == "tradeId" {
-                        id = try s.tradeId()
-                    } else if key == "ts" {
-                        time = try s.millisecondsAsNanoseconds()
-                    } else {
-                        try s.skipValue()
-                    }
-                }
-                guard let price, let quantity, let aggressor, let time else {
-                    throw JSONError(.missingField("trade px, sz, side and ts"), offset: s.offset)
-                }
-                trades.append(Trade(instrument: instrument, price: Price(mantissa: price), quantity: Quantity(mantissa: quantity),
-                                    aggressor: aggressor, tradeId: id.id, isTradeIdDigest: id.isDigest,
-                                    eventTime: time, receiveTime: receiveTime))
+                var unknownSymbol: ByteView?  // the arg named the symbol
+                try s.tradeMembers(Self.tradeFields, knownSymbol: header.symbol, index: index, receiveTime: receiveTime,
+                                   into: &trades, unknownSymbol: &unknownSymbol)
             }
         }
     }

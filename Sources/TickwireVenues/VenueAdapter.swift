@@ -130,3 +130,15 @@ public protocol VenueAdapter {
     /// Housekeeping at least once a second: application pings, planned reconnects.
     mutating func tick(now: UInt64, requests: inout [VenueRequest])
 }
+
+/// A venue whose books start from WebSocket snapshots (Bybit, OKX, Coinbase, Kraken): a REST
+/// snapshot body is never expected, and resync means resubscribing.
+public protocol WebSocketSnapshotVenue: VenueAdapter {}
+
+extension WebSocketSnapshotVenue {
+    public mutating func handleSnapshot<Sink: VenueEventSink>(
+        _ instrument: InstrumentId, body: ByteView, receiveTime: UInt64, sink: inout Sink, requests: inout [VenueRequest]
+    ) throws(VenueError) {
+        throw .unexpectedMessage("\(venue.name) books start from WebSocket snapshots, not REST")
+    }
+}

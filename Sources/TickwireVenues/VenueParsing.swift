@@ -269,6 +269,78 @@ struct TradeScratch {
     func emit<Sink: VenueEventSink>(to sink: inout Sink) {
         for index in 0..<count { sink.trade(trades[index]) }
     }
+
+    /// Counts the message once for each instrument whose trades it carries.
+    func countMessage(in counters: inout VenueCounters) {
+        var previous: InstrumentId?
+        for index in 0..<count where trades[index].instrument != previous {
+            previous = trades[index].instrument
+            counters[trades[index].instrument].messages += 1
+        }
+    }
+}
+
+/// How a venue spells a public trade: every venue's trade reader is this one, with its names.
+struct TradeFields {
+    enum TimeFormat { case milliseconds, iso8601 }
+
+    /// The symbol's key inside the trade, or nil when the message names the symbol outside it (topic, arg).
+    var symbol: StaticString?
+    var price: StaticString
+    var quantity: StaticString
+    var side: StaticString
+    var id: StaticString
+    var time: StaticString
+    var timeFormat: TimeFormat
+    /// The side texts whose aggressor is the buyer / the seller.
+    var buyerAggressor: StaticString
+    var sellerAggressor: StaticString
+    /// The errors' wording ("trade px, sz, side and ts"; "side buy or sell").
+    var missingFields: StaticString
+    var invalidSide: StaticString
+}
+
+extension JSONScanner {
+    /// The members of one trade object (its `{` already read) into `trades`, converted at the
+    /// symbol's scales once the whole object is read (venues may send the symbol after the
+    /// numbers). `knownSymbol` is the symbol named outside the trade; a trade of a symbol
+    /// not subscribed is skipped and the first such name kept in `unknownSymbol`.
+    mutating func tradeMembers(
+        _ fields: TradeFields, knownSymbol: Int?, index: SymbolIndex, receiveTime: UInt64,
+        into trades: inout TradeScratch, unknownSymbol: inout ByteView?
+    ) throws(JSONError) {
+        var symbol = knownSymbol ?? -1, hasSymbol = knownSymbol != nil
+        var price: ByteView?, quantity: ByteView?, aggressor: Side?, time: UInt64?
+        var id: (id: UInt64, isDigest: Bool) = (0, false)
+        while let key = try nextKey() {
+            if let symbolKey = fields.symbol, key == symbolKey {
+                let name = try string()
+                hasSymbol = true
+                symbol = index.find(name) ?? -1
+                if symbol < 0 && unknownSymbol == nil { unknownSymbol = name }
+            } else if key == fields.price {
+                price = try numberText()
+            } else if key == fields.quantity {
+                quantity = try numberText()
+            } else if key == fields.side {
+                let text = try string()
+                aggressor = text == fields.buyerAggressor ? .bid : text == fields.sellerAggressor ? .ask : nil
+                guard aggressor != nil else { throw JSONError(.missingField(fields.invalidSide), offset: offset) }
+            } else if key == fields.id {
+                id = try tradeId()
+            } else if key == fields.time {
+                time = fields.timeFormat == .milliseconds ? try millisecondsAsNanoseconds() : try isoTimestampNanoseconds()
+            } else {
+                try skipValue()
+            }
+        }
+        guard hasSymbol, let price, let quantity, let aggressor, let time else {
+            throw JSONError(.missingField(fields.missingFields), offset: offset)
+        }
+        guard symbol >= 0 else { return }
+        try trades.append(symbol: symbol, of: index, price: price, quantity: quantity, aggressor: aggressor, id: id,
+                          eventTime: time, receiveTime: receiveTime, errorOffset: offset)
+    }
 }
 
 /// Nanoseconds per unit, for the venues' time fields.
