@@ -684,11 +684,18 @@ public final class ExchangeSimulator {
             }
             try poll(timeout: busy ? .zero : .milliseconds(1))
         }
-        // Close cleanly: every client gets a close frame; wait (briefly) for the echoes.
+        // Close cleanly: every client gets a close frame after everything queued before it. Wait
+        // for the echoes as long as clients keep taking the queued bytes (a slow reader still
+        // gets the whole replay), and 3 s more once they stop.
         closeAllClients()
-        let deadline = monotonicNanoseconds() + 3_000_000_000
-        while !server.clientIDs.isEmpty && monotonicNanoseconds() < deadline {
+        let patience: UInt64 = 3_000_000_000
+        var deadline = monotonicNanoseconds() + patience
+        var backlog = server.backlogBytes
+        while server.connectionCount > 0 && monotonicNanoseconds() < deadline {
             try poll(timeout: .milliseconds(5))
+            let left = server.backlogBytes
+            if left < backlog { deadline = monotonicNanoseconds() + patience }
+            backlog = left
         }
         server.flush()
     }

@@ -103,6 +103,12 @@ public final class WebSocketServer {
     /// Open WebSocket clients.
     public var clientIDs: [ClientID] { connections.values.filter { $0.phase == .webSocket }.map(\.id).sorted() }
 
+    /// Connections in any phase (a close handshake under way included).
+    public var connectionCount: Int { connections.count }
+
+    /// Bytes queued for clients that their sockets have not taken yet.
+    public var backlogBytes: Int { connections.values.reduce(0) { $0 + $1.outbound.count } }
+
     /// Waits up to `timeout` for activity, then accepts, reads, answers handshakes, HTTP GETs,
     /// pings and closes, and writes queued frames.
     public func poll(timeout: Duration, _ handler: (Event) -> Void) throws(TransportError) {
