@@ -87,9 +87,9 @@ let package = Package(
         .testTarget(name: "TickwireCoreTests", dependencies: ["TickwireCore"]),
         // Shared by the test targets: the sample captures beside the repo and a reference
         // Binance book built by the documented rules with its own parsing.
-        .target(name: "TickwireTestSupport", dependencies: ["TickwireCore"], path: "Tests/TickwireTestSupport"),
+        .target(name: "TickwireTestSupport", dependencies: ["TickwireCore", "CTickwire"], path: "Tests/TickwireTestSupport"),
         .testTarget(name: "TickwireVenuesTests", dependencies: ["TickwireVenues", "TickwireTestSupport"]),
-        .testTarget(name: "TickwireTransportTests", dependencies: ["TickwireTransport"]),
+        .testTarget(name: "TickwireTransportTests", dependencies: ["TickwireTransport", "TickwireTestSupport"]),
         .testTarget(name: "TickwireCLITests", dependencies: ["tickwire"]),
         .testTarget(name: "TickwireSimulatorTests", dependencies: ["TickwireSimulator", "TickwireTransport", "TickwireVenues", "TickwireCore", "TickwireTestSupport"]),
         .testTarget(name: "TickwireRuntimeTests", dependencies: ["TickwireRuntime", "TickwireTransport", "TickwireVenues", "TickwireCore", "TickwireTestSupport", "tickwire"]),
