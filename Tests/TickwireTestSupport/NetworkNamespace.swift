@@ -45,9 +45,13 @@ public final class VethNamespacePair: @unchecked Sendable {
     /// Creates the namespaces and the veth pair, with addresses, MTU and multicast routes.
     /// Throws (after removing whatever it made) when any `ip` command fails.
     public init(mtu: Int = 1500) throws {
-        let serial = Self.createdLock.withLock { Self.created += 1; return Self.created }
-        // Interface names must fit IFNAMSIZ (15): "tw" + pid + serial + side stays under it.
-        let tag = "\(getpid() % 100_000)x\(serial % 1000)"
+        let serial = Self.createdLock.withLock {
+            if Self.created == 0 { Self.removeLeftovers() }
+            Self.created += 1
+            return Self.created
+        }
+        // Interface names must fit IFNAMSIZ (15): "tw" + pid (≤ 7 digits) + serial + side does.
+        let tag = "\(getpid())x\(serial % 1000)"
         let subnet = "10.77.\(serial % 250 + 1)"
         a = Side(namespace: "tickwire-\(tag)-a", interface: "tw\(tag)a", address: "\(subnet).1")
         b = Side(namespace: "tickwire-\(tag)-b", interface: "tw\(tag)b", address: "\(subnet).2")
@@ -77,6 +81,17 @@ public final class VethNamespacePair: @unchecked Sendable {
         guard !torn else { return }
         torn = true
         for side in [a, b] { _ = try? Self.command(["ip", "netns", "del", side.namespace]) }
+    }
+
+    /// Deletes the namespaces of earlier test processes that died before their teardown
+    /// (a crash or a kill skips deinit): "tickwire-PIDxN-a/b" whose PID no longer runs.
+    private static func removeLeftovers() {
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: "/run/netns") else { return }
+        for name in names where name.hasPrefix("tickwire-") {
+            let pidText = name.dropFirst("tickwire-".count).prefix { $0.isNumber }
+            guard let pid = pid_t(pidText), pid != getpid(), kill(pid, 0) != 0, errno == ESRCH else { continue }
+            _ = try? command(["ip", "netns", "del", name])
+        }
     }
 
     /// Runs `body` on a fresh thread that has entered `side`'s network namespace (setns),
@@ -142,10 +157,11 @@ public struct NamespaceEntryFailure: Error, CustomStringConvertible {
     public var description: String { "setns(\(namespace)) failed: \(String(cString: strerror(errno))) (errno \(errno))" }
 }
 
-/// The closure and its result, handed to the namespace thread.
+/// The closure and its result, handed to the namespace thread. The thread drops the closure
+/// before signalling: `withoutActuallyEscaping` traps if it outlives `run`.
 private final class NamespaceCall<T>: @unchecked Sendable {
     let namespace: String
-    let body: () throws -> T
+    private var body: (() throws -> T)?
     let done = DispatchSemaphore(value: 0)
     var result: Result<T, any Error>?
 
@@ -155,15 +171,20 @@ private final class NamespaceCall<T>: @unchecked Sendable {
     }
 
     func execute() {
-        defer { done.signal() }
+        result = enterAndRun()
+        done.signal()
+    }
+
+    private func enterAndRun() -> Result<T, any Error> {
+        let body = self.body!
+        self.body = nil
         let fd = open("/run/netns/\(namespace)", O_RDONLY | O_CLOEXEC)
         guard fd >= 0, ctw_setns_network(fd) == 0 else {
             let error = errno
             if fd >= 0 { close(fd) }
-            result = .failure(NamespaceEntryFailure(namespace: namespace, errno: error))
-            return
+            return .failure(NamespaceEntryFailure(namespace: namespace, errno: error))
         }
         close(fd)
-        result = Result { try body() }
+        return Result { try body() }
     }
 }
