@@ -69,6 +69,8 @@ typedef enum tw_message_type {
     TW_MSG_END_OF_SESSION = 0x02,
     TW_MSG_INSTRUMENT_DEFINITION = 0x03,
     TW_MSG_BOOK_STATUS = 0x04,
+    TW_MSG_RETRANSMIT_REQUEST = 0x05,
+    TW_MSG_RETRANSMIT_REJECT = 0x06,
     TW_MSG_BOOK_DELTA = 0x10,
     TW_MSG_BOOK_SNAPSHOT = 0x11,
     TW_MSG_BEST_BID_OFFER = 0x12,
@@ -116,6 +118,17 @@ typedef enum tw_venue {
     TW_VENUE_KRAKEN = 7
 } tw_venue;
 
+/* Retransmit reject reasons: an open set, accept codes not listed here. */
+typedef enum tw_retransmit_reject_reason {
+    TW_REJECT_NOT_AVAILABLE = 1,    /* outside the history window: use the snapshot channel */
+    TW_REJECT_RATE_LIMITED = 2,
+    TW_REJECT_UNKNOWN_CHANNEL = 3,
+    TW_REJECT_SESSION_MISMATCH = 4,
+    TW_REJECT_INVALID_REQUEST = 5
+} tw_retransmit_reject_reason;
+
+#define TW_RETRANSMIT_MAX_COUNT 1024u /* most packets one request may ask for */
+
 #define TW_MAX_SCALE 18u
 #define TW_SYMBOL_CAPACITY 32u
 
@@ -152,6 +165,29 @@ typedef struct tw_book_status {
     uint64_t venue_update_id; /* last venue update applied, 0 if none */
     uint64_t change_time;    /* ns */
 } tw_book_status;
+
+/* Sent by a consumer to the retransmission service, alone in an UNSEQUENCED packet whose
+ * header carries the incremental channel asked about, sequence 0 and the session followed. */
+typedef struct tw_retransmit_request {
+    tw_message_header header;
+    uint32_t count;          /* packets wanted, 1...TW_RETRANSMIT_MAX_COUNT */
+    uint64_t first_sequence;
+    uint64_t request_id;     /* chosen by the requester, echoed in any reject */
+} tw_retransmit_request;
+
+/* Sent by the service to the requester, alone in an UNSEQUENCED packet of the channel whose
+ * sequence field is the channel's next sequence. */
+typedef struct tw_retransmit_reject {
+    tw_message_header header;
+    uint8_t reason;          /* tw_retransmit_reject_reason */
+    uint8_t reserved[3];
+    uint64_t first_sequence; /* first sequence of the refused part */
+    uint32_t count;          /* packets refused */
+    uint32_t reserved2;
+    uint64_t request_id;
+    uint64_t oldest_available; /* first sequence still held, 0 if none */
+    uint64_t next_sequence;
+} tw_retransmit_reject;
 
 typedef struct tw_book_delta {
     tw_message_header header; /* flags: TW_DELTA_FLAG_LAST_IN_UPDATE */
@@ -215,6 +251,8 @@ static inline size_t tw_message_min_length(uint8_t type) {
     case TW_MSG_END_OF_SESSION: return sizeof(tw_end_of_session);
     case TW_MSG_INSTRUMENT_DEFINITION: return sizeof(tw_instrument_definition);
     case TW_MSG_BOOK_STATUS: return sizeof(tw_book_status);
+    case TW_MSG_RETRANSMIT_REQUEST: return sizeof(tw_retransmit_request);
+    case TW_MSG_RETRANSMIT_REJECT: return sizeof(tw_retransmit_reject);
     case TW_MSG_BOOK_DELTA: return sizeof(tw_book_delta);
     case TW_MSG_BOOK_SNAPSHOT: return sizeof(tw_book_snapshot);
     case TW_MSG_BEST_BID_OFFER: return sizeof(tw_best_bid_offer);
@@ -262,6 +300,19 @@ TW_CHECK_OFFSET(tw_book_status, state, 6);
 TW_CHECK_OFFSET(tw_book_status, reason, 7);
 TW_CHECK_OFFSET(tw_book_status, venue_update_id, 8);
 TW_CHECK_OFFSET(tw_book_status, change_time, 16);
+
+TW_STATIC_ASSERT(sizeof(tw_retransmit_request) == 24, "retransmit request is 24 bytes");
+TW_CHECK_OFFSET(tw_retransmit_request, count, 4);
+TW_CHECK_OFFSET(tw_retransmit_request, first_sequence, 8);
+TW_CHECK_OFFSET(tw_retransmit_request, request_id, 16);
+
+TW_STATIC_ASSERT(sizeof(tw_retransmit_reject) == 48, "retransmit reject is 48 bytes");
+TW_CHECK_OFFSET(tw_retransmit_reject, reason, 4);
+TW_CHECK_OFFSET(tw_retransmit_reject, first_sequence, 8);
+TW_CHECK_OFFSET(tw_retransmit_reject, count, 16);
+TW_CHECK_OFFSET(tw_retransmit_reject, request_id, 24);
+TW_CHECK_OFFSET(tw_retransmit_reject, oldest_available, 32);
+TW_CHECK_OFFSET(tw_retransmit_reject, next_sequence, 40);
 
 TW_STATIC_ASSERT(sizeof(tw_book_delta) == 48, "book delta is 48 bytes");
 TW_CHECK_OFFSET(tw_book_delta, instrument_id, 4);

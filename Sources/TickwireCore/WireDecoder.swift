@@ -179,6 +179,23 @@ public struct PacketReader {
         case WireMessageType.endOfSession.rawValue:
             try require(.endOfSession)
             return .endOfSession(EndOfSession(nextSequence: Self.load(message, WireEndOfSessionLayout.nextSequence)))
+        case WireMessageType.retransmitRequest.rawValue:
+            try require(.retransmitRequest)
+            return .retransmitRequest(
+                RetransmitRequest(
+                    firstSequence: Self.load(message, WireRetransmitRequestLayout.firstSequence),
+                    count: Self.load(message, WireRetransmitRequestLayout.count),
+                    requestId: Self.load(message, WireRetransmitRequestLayout.requestId)))
+        case WireMessageType.retransmitReject.rawValue:
+            try require(.retransmitReject)
+            return .retransmitReject(
+                RetransmitReject(
+                    reason: RetransmitReject.Reason(rawValue: Self.load(message, WireRetransmitRejectLayout.reason)),
+                    firstSequence: Self.load(message, WireRetransmitRejectLayout.firstSequence),
+                    count: Self.load(message, WireRetransmitRejectLayout.count),
+                    requestId: Self.load(message, WireRetransmitRejectLayout.requestId),
+                    oldestAvailable: Self.load(message, WireRetransmitRejectLayout.oldestAvailable),
+                    nextSequence: Self.load(message, WireRetransmitRejectLayout.nextSequence)))
         case WireMessageType.instrumentDefinition.rawValue:
             try require(.instrumentDefinition)
             return .instrumentDefinition(try instrumentDefinition(at: message, offset: offset))

@@ -64,6 +64,13 @@ public struct PacketWriter {
         return end
     }
 
+    /// Stamps the send time into a packet finished earlier: a publisher fills several packets
+    /// in one venue batch and sends them together, so their time is known only then.
+    @inlinable
+    public static func stampSendTime(_ sendTime: UInt64, inPacketAt packet: UnsafeMutableRawPointer) {
+        packet.storeBytes(of: sendTime.littleEndian, toByteOffset: WirePacketHeaderLayout.sendTime, as: UInt64.self)
+    }
+
     @inlinable
     public mutating func append(_ delta: BookDelta) -> Bool {
         let flags = delta.isLastInUpdate ? WireMessageFlag.lastInUpdate : 0
@@ -136,6 +143,30 @@ public struct PacketWriter {
         return true
     }
 
+    @inlinable
+    public mutating func append(_ request: RetransmitRequest) -> Bool {
+        guard let message = reserve(WireRetransmitRequestLayout.size, type: .retransmitRequest, flags: 0) else { return false }
+        store(request.count, at: message + WireRetransmitRequestLayout.count)
+        store(request.firstSequence, at: message + WireRetransmitRequestLayout.firstSequence)
+        store(request.requestId, at: message + WireRetransmitRequestLayout.requestId)
+        return true
+    }
+
+    @inlinable
+    public mutating func append(_ reject: RetransmitReject) -> Bool {
+        guard let message = reserve(WireRetransmitRejectLayout.size, type: .retransmitReject, flags: 0) else { return false }
+        store(reject.reason.rawValue, at: message + WireRetransmitRejectLayout.reason)
+        store(UInt8(0), at: message + WireRetransmitRejectLayout.reason + 1)
+        store(UInt16(0), at: message + WireRetransmitRejectLayout.reason + 2)
+        store(reject.firstSequence, at: message + WireRetransmitRejectLayout.firstSequence)
+        store(reject.count, at: message + WireRetransmitRejectLayout.count)
+        store(UInt32(0), at: message + WireRetransmitRejectLayout.count + 4)
+        store(reject.requestId, at: message + WireRetransmitRejectLayout.requestId)
+        store(reject.oldestAvailable, at: message + WireRetransmitRejectLayout.oldestAvailable)
+        store(reject.nextSequence, at: message + WireRetransmitRejectLayout.nextSequence)
+        return true
+    }
+
     public mutating func append(_ definition: WireInstrumentDefinition) -> Bool {
         guard let message = reserve(WireInstrumentDefinitionLayout.size, type: .instrumentDefinition, flags: 0) else { return false }
         store(definition.instrument.rawValue, at: message + WireInstrumentDefinitionLayout.instrument)
@@ -178,6 +209,8 @@ public struct PacketWriter {
         case .endOfSession(let endOfSession): append(endOfSession)
         case .instrumentDefinition(let definition): append(definition)
         case .bookStatus(let status): append(status)
+        case .retransmitRequest(let request): append(request)
+        case .retransmitReject(let reject): append(reject)
         case .bookDelta(let delta): append(delta)
         case .bookSnapshot(let chunk): append(chunk)
         case .bestBidOffer(let quote): append(quote)

@@ -19,6 +19,8 @@ public enum WireMessageType: UInt8, Sendable, CaseIterable {
     case endOfSession = 0x02
     case instrumentDefinition = 0x03
     case bookStatus = 0x04
+    case retransmitRequest = 0x05
+    case retransmitReject = 0x06
     case bookDelta = 0x10
     case bookSnapshot = 0x11
     case bestBidOffer = 0x12
@@ -33,6 +35,8 @@ public enum WireMessageType: UInt8, Sendable, CaseIterable {
         case .endOfSession: WireEndOfSessionLayout.size
         case .instrumentDefinition: WireInstrumentDefinitionLayout.size
         case .bookStatus: WireBookStatusLayout.size
+        case .retransmitRequest: WireRetransmitRequestLayout.size
+        case .retransmitReject: WireRetransmitRejectLayout.size
         case .bookDelta: WireBookDeltaLayout.size
         case .bookSnapshot: WireBookSnapshotLayout.levels
         case .bestBidOffer: WireBestBidOfferLayout.size
@@ -91,6 +95,81 @@ public struct EndOfSession: Hashable, Sendable {
     /// The session's last sequence number + 1.
     public var nextSequence: UInt64
     @inlinable public init(nextSequence: UInt64) { self.nextSequence = nextSequence }
+}
+
+/// Asks a publisher's retransmission service for `count` packets of an incremental channel
+/// from `firstSequence` on (docs/PROTOCOL.md section 8). Sent in an unsequenced packet whose
+/// header names the channel and the session the consumer follows.
+public struct RetransmitRequest: Hashable, Sendable {
+    /// The most packets one request may ask for; larger counts are refused as `invalidRequest`.
+    public static let maxCount: UInt32 = 1024
+
+    public var firstSequence: UInt64
+    public var count: UInt32
+    /// Chosen by the requester, echoed in any reject.
+    public var requestId: UInt64
+
+    @inlinable
+    public init(firstSequence: UInt64, count: UInt32, requestId: UInt64) {
+        self.firstSequence = firstSequence
+        self.count = count
+        self.requestId = requestId
+    }
+}
+
+/// The retransmission service's refusal of part of a request: packets
+/// `firstSequence ..< firstSequence + count` will not come.
+public struct RetransmitReject: Hashable, Sendable {
+    /// Open set: consumers must accept codes newer than they know.
+    public struct Reason: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
+        public var rawValue: UInt8
+        @inlinable public init(rawValue: UInt8) { self.rawValue = rawValue }
+
+        /// Outside the history window (too old, or not sent yet): recover from the snapshot channel.
+        public static let notAvailable = Reason(rawValue: 1)
+        /// The requester asked for more packets than its rate allows; ask again later.
+        public static let rateLimited = Reason(rawValue: 2)
+        /// The service keeps no history for the channel in the request's header.
+        public static let unknownChannel = Reason(rawValue: 3)
+        /// The request names a session other than the one being published.
+        public static let sessionMismatch = Reason(rawValue: 4)
+        /// Count outside 1...1024, sequence 0, or a request packet without the UNSEQUENCED flag.
+        public static let invalidRequest = Reason(rawValue: 5)
+
+        public var description: String {
+            switch self {
+            case .notAvailable: "notAvailable"
+            case .rateLimited: "rateLimited"
+            case .unknownChannel: "unknownChannel"
+            case .sessionMismatch: "sessionMismatch"
+            case .invalidRequest: "invalidRequest"
+            default: "reason(\(rawValue))"
+            }
+        }
+    }
+
+    public var reason: Reason
+    /// First sequence of the refused part.
+    public var firstSequence: UInt64
+    /// How many packets are refused.
+    public var count: UInt32
+    public var requestId: UInt64
+    /// First sequence the history still holds, 0 if none.
+    public var oldestAvailable: UInt64
+    /// The channel's next sequence number (the newest held + 1).
+    public var nextSequence: UInt64
+
+    @inlinable
+    public init(
+        reason: Reason, firstSequence: UInt64, count: UInt32, requestId: UInt64, oldestAvailable: UInt64, nextSequence: UInt64
+    ) {
+        self.reason = reason
+        self.firstSequence = firstSequence
+        self.count = count
+        self.requestId = requestId
+        self.oldestAvailable = oldestAvailable
+        self.nextSequence = nextSequence
+    }
 }
 
 /// A symbol as the wire holds it: up to 32 bytes of UTF-8, zero padded. A fixed-size value,
@@ -248,6 +327,8 @@ public enum WireMessage: Equatable {
     case endOfSession(EndOfSession)
     case instrumentDefinition(WireInstrumentDefinition)
     case bookStatus(BookStatus)
+    case retransmitRequest(RetransmitRequest)
+    case retransmitReject(RetransmitReject)
     case bookDelta(BookDelta)
     case bookSnapshot(BookSnapshotChunk)
     case bestBidOffer(BestBidOffer)
@@ -307,6 +388,25 @@ enum WireBookStatusLayout {
     @inlinable static var venueUpdateId: Int { 8 }
     @inlinable static var changeTime: Int { 16 }
     @inlinable static var size: Int { 24 }
+}
+
+@usableFromInline
+enum WireRetransmitRequestLayout {
+    @inlinable static var count: Int { 4 }
+    @inlinable static var firstSequence: Int { 8 }
+    @inlinable static var requestId: Int { 16 }
+    @inlinable static var size: Int { 24 }
+}
+
+@usableFromInline
+enum WireRetransmitRejectLayout {
+    @inlinable static var reason: Int { 4 }
+    @inlinable static var firstSequence: Int { 8 }
+    @inlinable static var count: Int { 16 }
+    @inlinable static var requestId: Int { 24 }
+    @inlinable static var oldestAvailable: Int { 32 }
+    @inlinable static var nextSequence: Int { 40 }
+    @inlinable static var size: Int { 48 }
 }
 
 @usableFromInline

@@ -73,6 +73,10 @@ enum CanonicalText {
             return ["definition instrument=\(definition.instrument.rawValue) venue=\(definition.venueCode) price_scale=\(definition.priceScale.digits) quantity_scale=\(definition.quantityScale.digits) symbol=\(symbol)"]
         case .plain(.bookStatus(let status)):
             return ["status instrument=\(status.instrument.rawValue) state=\(status.state.rawValue) reason=\(status.reason.rawValue) update_id=\(status.venueUpdateId) change_time=\(status.changeTime)"]
+        case .plain(.retransmitRequest(let request)):
+            return ["retransmit_request count=\(request.count) first_sequence=\(request.firstSequence) request_id=\(request.requestId)"]
+        case .plain(.retransmitReject(let reject)):
+            return ["retransmit_reject reason=\(reject.reason.rawValue) first_sequence=\(reject.firstSequence) count=\(reject.count) request_id=\(reject.requestId) oldest_available=\(reject.oldestAvailable) next_sequence=\(reject.nextSequence)"]
         case .plain(.bookDelta(let delta)):
             return ["delta instrument=\(delta.instrument.rawValue) side=\(delta.side.rawValue) price=\(delta.price.mantissa) quantity=\(delta.quantity.mantissa) update_id=\(delta.venueUpdateId) event_time=\(delta.eventTime) receive_time=\(delta.receiveTime) last=\(delta.isLastInUpdate ? 1 : 0)"]
         case .plain(.bestBidOffer(let quote)):

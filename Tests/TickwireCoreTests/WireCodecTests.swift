@@ -250,6 +250,55 @@ import TickwireCore
         #expect(WireSamples.hexBlock(named: "example-heartbeat", in: document) == heartbeat, Comment(rawValue: "\n" + WireSamples.hexDump(heartbeat)))
     }
 
+    @Test func documentedRetransmitExamplesMatchTheEncoder() throws {
+        let document = try String(contentsOf: WireSamples.repositoryRoot.appendingPathComponent("docs/PROTOCOL.md"), encoding: .utf8)
+        let session: UInt64 = 0x187A_5B2C_0000_0001
+        let request = WireSamples.encode(
+            [.plain(.retransmitRequest(RetransmitRequest(firstSequence: 40, count: 3, requestId: 7)))], channel: 1, sequence: 0,
+            sendTime: 1_723_161_256_400_000_000, session: session, flags: .unsequenced)
+        let reject = WireSamples.encode(
+            [.plain(.retransmitReject(RetransmitReject(reason: .notAvailable, firstSequence: 30, count: 8, requestId: 8, oldestAvailable: 38, nextSequence: 43)))],
+            channel: 1, sequence: 43, sendTime: 1_723_161_256_400_100_000, session: session, flags: .unsequenced)
+        #expect(WireSamples.hexBlock(named: "example-retransmit-request", in: document) == request, Comment(rawValue: "\n" + WireSamples.hexDump(request)))
+        #expect(WireSamples.hexBlock(named: "example-retransmit-reject", in: document) == reject, Comment(rawValue: "\n" + WireSamples.hexDump(reject)))
+    }
+
+    // MARK: Retransmission messages
+
+    @Test func retransmitMessagesRoundTripAtTheirExtremes() {
+        let messages: [OwnedWireMessage] = [
+            .plain(.retransmitRequest(RetransmitRequest(firstSequence: .max, count: .max, requestId: .max))),
+            .plain(.retransmitRequest(RetransmitRequest(firstSequence: 1, count: 1, requestId: 0))),
+            .plain(.retransmitReject(RetransmitReject(reason: .rateLimited, firstSequence: .max, count: .max, requestId: .max, oldestAvailable: .max, nextSequence: .max))),
+            .plain(.retransmitReject(RetransmitReject(reason: .invalidRequest, firstSequence: 0, count: 0, requestId: 0, oldestAvailable: 0, nextSequence: 0))),
+        ]
+        let outcome = WireSamples.decode(WireSamples.encode(messages, flags: .unsequenced))
+        #expect(outcome.error == nil)
+        #expect(outcome.messages == messages)
+    }
+
+    @Test func rejectReasonsAreAnOpenSet() {
+        let future = RetransmitReject(reason: RetransmitReject.Reason(rawValue: 200), firstSequence: 5, count: 1, requestId: 2, oldestAvailable: 1, nextSequence: 9)
+        let outcome = WireSamples.decode(WireSamples.encode([.plain(.retransmitReject(future))]))
+        #expect(outcome.messages == [.plain(.retransmitReject(future))])
+        #expect(future.reason.description == "reason(200)")
+    }
+
+    @Test(arguments: [(WireMessageType.retransmitRequest, 24), (WireMessageType.retransmitReject, 48)])
+    func retransmitMessageShorterThanItsTypeIsRejected(type: WireMessageType, length: Int) {
+        let message: OwnedWireMessage = type == .retransmitRequest
+            ? .plain(.retransmitRequest(RetransmitRequest(firstSequence: 1, count: 1, requestId: 1)))
+            : .plain(.retransmitReject(RetransmitReject(reason: .notAvailable, firstSequence: 1, count: 1, requestId: 1, oldestAvailable: 1, nextSequence: 2)))
+        let bytes = WireSamples.encode([message])
+        #expect(type.minimumLength == length && bytes.count == 32 + length)
+        var shortened = Array(bytes[..<(bytes.count - 8)])
+        WireSamples.setUInt16(&shortened, at: 32, to: UInt16(length - 8))
+        #expect(WireSamples.decode(shortened).error == .messageTooShort(offset: 32, type: type.rawValue, length: length - 8))
+        for cut in 32..<bytes.count {
+            #expect(WireSamples.decode(Array(bytes[..<cut])).error != nil, "cut at \(cut)")
+        }
+    }
+
     // MARK: Every decode error
 
     @Test func packetShorterThanItsHeaderIsRejected() {
@@ -641,6 +690,16 @@ extension WireRandom {
             reason: BookStatus.Reason(rawValue: UInt8(below(2) == 0 ? below(9) : below(256))), venueUpdateId: id(), changeTime: time())
     }
 
+    mutating func retransmitRequest() -> RetransmitRequest {
+        RetransmitRequest(firstSequence: id(), count: UInt32(truncatingIfNeeded: below(3) == 0 ? next() : UInt64(below(1025))), requestId: next())
+    }
+
+    mutating func retransmitReject() -> RetransmitReject {
+        RetransmitReject(
+            reason: RetransmitReject.Reason(rawValue: UInt8(below(2) == 0 ? 1 + below(5) : below(256))), firstSequence: id(),
+            count: UInt32(truncatingIfNeeded: next()), requestId: next(), oldestAvailable: id(), nextSequence: id())
+    }
+
     mutating func instrumentDefinition() -> WireInstrumentDefinition {
         let alphabet = Array("ABCXYZ-_/0189é€")
         var symbol = ""
@@ -664,7 +723,7 @@ extension WireRandom {
     }
 
     mutating func message(maxSnapshotLevels: Int) -> OwnedWireMessage {
-        switch below(10) {
+        switch below(12) {
         case 0: .plain(.heartbeat(Heartbeat(nextSequence: id())))
         case 1: .plain(.endOfSession(EndOfSession(nextSequence: id())))
         case 2: .plain(.instrumentDefinition(instrumentDefinition()))
@@ -672,6 +731,8 @@ extension WireRandom {
         case 4: .snapshot(snapshotChunk(maxLevels: maxSnapshotLevels))
         case 5: .plain(.bestBidOffer(bestBidOffer()))
         case 6: .plain(.trade(trade()))
+        case 7: .plain(.retransmitRequest(retransmitRequest()))
+        case 8: .plain(.retransmitReject(retransmitReject()))
         default: .plain(.bookDelta(bookDelta()))
         }
     }

@@ -69,6 +69,22 @@ static int print_message(const uint8_t *message, size_t offset, tw_message_heade
                status.instrument_id, status.state, status.reason, status.venue_update_id, status.change_time);
         return 0;
     }
+    case TW_MSG_RETRANSMIT_REQUEST: {
+        tw_retransmit_request request;
+        memcpy(&request, message, sizeof request);
+        printf("retransmit_request count=%" PRIu32 " first_sequence=%" PRIu64 " request_id=%" PRIu64 "\n", request.count,
+               request.first_sequence, request.request_id);
+        return 0;
+    }
+    case TW_MSG_RETRANSMIT_REJECT: {
+        tw_retransmit_reject reject;
+        memcpy(&reject, message, sizeof reject);
+        printf("retransmit_reject reason=%u first_sequence=%" PRIu64 " count=%" PRIu32 " request_id=%" PRIu64
+               " oldest_available=%" PRIu64 " next_sequence=%" PRIu64 "\n",
+               reject.reason, reject.first_sequence, reject.count, reject.request_id, reject.oldest_available,
+               reject.next_sequence);
+        return 0;
+    }
     case TW_MSG_BOOK_DELTA: {
         tw_book_delta delta;
         memcpy(&delta, message, sizeof delta);
