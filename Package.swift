@@ -13,11 +13,13 @@ let package = Package(
     products: [
         .executable(name: "tickwire", targets: ["tickwire"]),
         .library(name: "TickwireCore", targets: ["TickwireCore"]),
+        .library(name: "TickwireClient", targets: ["TickwireClient"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/ordo-one/benchmark.git", exact: "1.38.1", traits: ["MallocInterposer"]),
         .package(url: "https://github.com/LebJe/TOMLKit.git", from: "0.6.0"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
     ],
     targets: [
         // Thin static-inline wrappers over Linux, libnuma and libxdp/libbpf (CNIOLinux style).
@@ -56,6 +58,13 @@ let package = Package(
             dependencies: ["TickwireSystem", "TickwireCore", "CTickwire"],
             swiftSettings: hotPathSettings
         ),
+        // The consumer of Tickwire channels: A/B arbitration, gap detection, retransmission and
+        // snapshot recovery, books rebuilt per instrument (a library other Swift programs use).
+        .target(
+            name: "TickwireClient",
+            dependencies: ["TickwireTransport", "TickwireCore", "TickwireSystem"],
+            swiftSettings: hotPathSettings
+        ),
         // Venue configuration (TOML), the per-connection feed loop (WebSocket → adapter → books)
         // and the REST snapshot helper thread; what `watch` and the daemon run.
         .target(
@@ -78,9 +87,11 @@ let package = Package(
             dependencies: [
                 "TickwireSimulator",
                 "TickwireRuntime",
+                "TickwireClient",
                 "TickwireCore",
                 "TickwireSystem",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
             ]
         ),
         .testTarget(name: "TickwireSystemTests", dependencies: ["TickwireSystem"]),
@@ -91,6 +102,7 @@ let package = Package(
         .testTarget(name: "TickwireVenuesTests", dependencies: ["TickwireVenues", "TickwireTestSupport"]),
         .testTarget(name: "TickwireTransportTests", dependencies: ["TickwireTransport", "TickwireTestSupport"]),
         .testTarget(name: "TickwireCLITests", dependencies: ["tickwire"]),
+        .testTarget(name: "TickwireClientTests", dependencies: ["TickwireClient", "TickwireTransport", "TickwireCore", "TickwireTestSupport"]),
         .testTarget(name: "TickwireSimulatorTests", dependencies: ["TickwireSimulator", "TickwireTransport", "TickwireVenues", "TickwireCore", "TickwireTestSupport"]),
         .testTarget(name: "TickwireRuntimeTests", dependencies: ["TickwireRuntime", "TickwireTransport", "TickwireVenues", "TickwireCore", "TickwireTestSupport", "tickwire"]),
         .executableTarget(
@@ -99,6 +111,7 @@ let package = Package(
                 "TickwireCore",
                 "TickwireSystem",
                 "TickwireVenues",
+                "TickwireClient",
                 .product(name: "Benchmark", package: "benchmark"),
             ],
             path: "Benchmarks/CoreBenchmarks",
@@ -119,5 +132,7 @@ let package = Package(
         .executableTarget(name: "FuzzOKX", dependencies: ["FuzzSupport", "TickwireVenues"], path: "Fuzz/FuzzOKX"),
         .executableTarget(name: "FuzzCoinbase", dependencies: ["FuzzSupport", "TickwireVenues"], path: "Fuzz/FuzzCoinbase"),
         .executableTarget(name: "FuzzKraken", dependencies: ["FuzzSupport", "TickwireVenues"], path: "Fuzz/FuzzKraken"),
+        .executableTarget(name: "FuzzUdpFrame", dependencies: ["TickwireTransport"], path: "Fuzz/FuzzUdpFrame"),
+        .executableTarget(name: "FuzzWireDecoder", dependencies: ["TickwireCore"], path: "Fuzz/FuzzWireDecoder"),
     ]
 )

@@ -9,6 +9,7 @@ packages=(
   gcc g++ pkg-config                  # the wire-header C test and the C++ peers
   libboost-dev                        # boost::lockfree::spsc_queue peer (scripts/bench-peers.sh)
   iproute2                            # network namespaces for transport tests
+  iputils-ping                        # ARP/ICMP still reach the kernel beside the AF_XDP receiver
   linux-libc-dev                      # linux/bpf.h etc. for bpf/*.c (clang -target bpf, scripts/build-bpf.sh)
   tshark tcpdump                      # Wireshark dissector test: capture and decode real traffic
 )

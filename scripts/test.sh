@@ -11,6 +11,7 @@ if [ -n "${CI:-}" ] && [ "$(id -u)" != 0 ]; then
 fi
 
 scripts/setup-host.sh
+scripts/build-bpf.sh >/dev/null   # the XDP receive program the AF_XDP tests load
 
 echo "== hot-path malloc gate (package-benchmark)"
 scripts/check-mallocs.sh
