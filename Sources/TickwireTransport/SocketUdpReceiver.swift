@@ -1,0 +1,256 @@
+import CTickwire
+import TickwireSystem
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// What a `SocketUdpReceiver` listens on and how.
+public struct SocketReceiverConfiguration: Sendable {
+    /// A multicast group and port to join, or a unicast address (0.0.0.0: any) and port to bind.
+    public var endpoint: UdpEndpoint
+    /// The interface to join the group on (and to ask for NIC timestamps on); nil: by route.
+    public var interface: String?
+    /// SO_RCVBUF asked for: bursts beyond it are dropped by the kernel (see `kernelDrops`).
+    public var receiveBufferBytes = 8 << 20
+    /// Datagrams per recvmmsg call (1...64).
+    public var batchSize = 64
+    /// Largest datagram taken whole; longer ones arrive cut (and fail packet validation).
+    public var maxDatagramSize = 2048
+    /// Ask the NIC for hardware receive timestamps (falls back to the kernel's software ones).
+    public var hardwareTimestamps = true
+
+    public init(endpoint: UdpEndpoint, interface: String? = nil) {
+        self.endpoint = endpoint
+        self.interface = interface
+    }
+}
+
+/// What the kernel gave for SO_RCVBUF, read back after setting it.
+public struct ReceiveBufferReport: Equatable, Sendable, CustomStringConvertible {
+    public var requested: Int
+    /// getsockopt(SO_RCVBUF): the kernel doubles what it grants, so an uncapped request reads
+    /// back as 2 × `requested`.
+    public var obtained: Int
+    /// SO_RCVBUFFORCE got past `net.core.rmem_max` (root / CAP_NET_ADMIN).
+    public var forced: Bool
+    /// `net.core.rmem_max` when it capped the request, else nil.
+    public var cappedAt: Int?
+
+    /// The remedy when capped. rmem_max is global: it can only be raised from the root
+    /// network namespace, and raises it for every namespace.
+    public var remedy: String? {
+        guard let cappedAt else { return nil }
+        return "SO_RCVBUF capped at net.core.rmem_max = \(cappedAt) (asked for \(formatBytes(requested))); "
+            + "remedy: sysctl -w net.core.rmem_max=\(requested) (global, set from the root network namespace) "
+            + "or run with CAP_NET_ADMIN for SO_RCVBUFFORCE"
+    }
+
+    public var description: String {
+        "SO_RCVBUF \(formatBytes(obtained / 2))\(forced ? " (forced)" : "")" + (remedy.map { " — \($0)" } ?? "")
+    }
+}
+
+/// The standard receive path: a non-blocking kernel UDP socket read in recvmmsg batches,
+/// with kernel (or NIC) receive timestamps and the kernel's per-socket drop counter.
+/// `poll` allocates nothing: buffers and descriptors are preallocated here.
+public final class SocketUdpReceiver: UdpReceiver {
+    public let configuration: SocketReceiverConfiguration
+    public let receiveBuffer: ReceiveBufferReport
+    /// "hardware" when the NIC accepted SIOCSHWTSTAMP, else "kernel-software" with why not.
+    public let timestampMode: String
+    public let modeDescription: String
+    /// The bound address (the kernel's port when 0 was asked for).
+    public let localEndpoint: UdpEndpoint
+    /// recvmmsg failures other than "nothing waiting" (counted, never fatal).
+    public private(set) var receiveErrors: UInt64 = 0
+    public private(set) var lastReceiveErrno: Int32 = 0
+    public let descriptor: Int32
+
+    private let slots: UnsafeMutablePointer<ctw_receive_slot>
+    private let buffers: UnsafeMutableRawPointer
+    private let drops: UnsafeMutablePointer<ctw_drop_counter>
+
+    /// The most datagrams one recvmmsg call takes (the shim's stack arrays).
+    public static let maximumBatchSize = 64
+
+    public init(configuration: SocketReceiverConfiguration) throws(SystemError) {
+        precondition((1...Self.maximumBatchSize).contains(configuration.batchSize), "batch size must be 1...64")
+        precondition(configuration.maxDatagramSize > 0)
+        self.configuration = configuration
+        let fd = try syscall("socket") {
+            socket(AF_INET, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        }
+        do throws(SystemError) {
+            receiveBuffer = try Self.setReceiveBuffer(fd, bytes: configuration.receiveBufferBytes)
+            try setOption(fd, SOL_SOCKET, SO_REUSEADDR, 1, "setsockopt(SO_REUSEADDR)")
+            try setOption(fd, SOL_SOCKET, SO_RXQ_OVFL, 1, "setsockopt(SO_RXQ_OVFL)")
+            timestampMode = try Self.enableTimestamps(fd, configuration)
+            localEndpoint = try Self.bindAndJoin(fd, configuration)
+        } catch {
+            close(fd)
+            throw error
+        }
+        descriptor = fd
+        let batch = configuration.batchSize
+        buffers = .allocate(byteCount: batch * configuration.maxDatagramSize, alignment: 64)
+        slots = .allocate(capacity: batch)
+        for index in 0..<batch {
+            slots.advanced(by: index).initialize(to: ctw_receive_slot())
+            slots[index].data = buffers + index * configuration.maxDatagramSize
+            slots[index].capacity = configuration.maxDatagramSize
+        }
+        drops = .allocate(capacity: 1)
+        drops.initialize(to: ctw_drop_counter(dropped: 0, seen: 0))
+        let target = configuration.endpoint.address.isMulticast
+            ? "multicast \(configuration.endpoint)\(configuration.interface.map { " on \($0)" } ?? "")"
+            : "unicast \(localEndpoint)"
+        modeDescription = "socket: \(target), recvmmsg batches of \(batch), \(receiveBuffer), timestamps \(timestampMode)"
+    }
+
+    deinit {
+        close(descriptor)
+        buffers.deallocate()
+        slots.deallocate()
+        drops.deallocate()
+    }
+
+    /// Datagrams the kernel dropped on this socket for want of buffer space (SO_RXQ_OVFL), as
+    /// of the newest datagram received.
+    public var kernelDrops: UInt64 { UInt64(drops.pointee.dropped) }
+
+    public func poll(limit: Int, _ body: (ReceivedDatagram) -> Void) -> Int {
+        var received = 0
+        while received < limit {
+            let asked = min(configuration.batchSize, limit - received)
+            let count = Int(ctw_recvmmsg_with_drops(descriptor, slots, UInt32(asked), drops))
+            guard count > 0 else {
+                let error = ctw_errno()
+                if count < 0 && error != EAGAIN && error != EWOULDBLOCK && error != EINTR {
+                    receiveErrors &+= 1
+                    lastReceiveErrno = error
+                }
+                break
+            }
+            for index in 0..<count {
+                let slot = slots[index]
+                body(ReceivedDatagram(
+                    payload: UnsafeRawBufferPointer(start: slot.data, count: slot.length),
+                    destination: configuration.endpoint,
+                    source: Self.endpoint(slot.source),
+                    receiveTime: ReceiveTimestamp(slot.stamp)))
+            }
+            received &+= count
+            if count < asked { break }
+        }
+        return received
+    }
+
+    /// Sends one datagram from this socket (so answers come back to it): e.g. a retransmission
+    /// request from the socket that receives the retransmitted packets. False when the socket
+    /// buffer is full; other errors throw.
+    public func send(_ bytes: UnsafeRawBufferPointer, to destination: UdpEndpoint) throws(SystemError) -> Bool {
+        var address = Self.socketAddress(destination)
+        do throws(SystemError) {
+            try syscall("sendto") {
+                withUnsafePointer(to: &address) {
+                    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                        sendto(descriptor, bytes.baseAddress, bytes.count, 0, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+                    }
+                }
+            }
+        } catch where error.errno == EAGAIN || error.errno == EWOULDBLOCK {
+            return false
+        }
+        return true
+    }
+
+    // MARK: set-up
+
+    /// SO_RCVBUF, then SO_RCVBUFFORCE when the kernel capped it; reads back what it granted.
+    private static func setReceiveBuffer(_ fd: Int32, bytes: Int) throws(SystemError) -> ReceiveBufferReport {
+        let requested = Int32(clamping: bytes)
+        try setOption(fd, SOL_SOCKET, SO_RCVBUF, requested, "setsockopt(SO_RCVBUF)")
+        var forced = false
+        if readReceiveBuffer(fd) / 2 < Int(requested) {
+            do throws(SystemError) {
+                try setOption(fd, SOL_SOCKET, SO_RCVBUFFORCE, requested, "setsockopt(SO_RCVBUFFORCE)")
+                forced = true
+            } catch where error.errno == EPERM {
+                // Not privileged: the capped size stands, with the remedy in the report.
+            }
+        }
+        let obtained = readReceiveBuffer(fd)
+        let capped = obtained / 2 < Int(requested)
+        let rmemMax = readSmallFile("/proc/sys/net/core/rmem_max").flatMap { Int($0.filter { !$0.isWhitespace }) }
+        return ReceiveBufferReport(requested: Int(requested), obtained: obtained, forced: forced,
+                                   cappedAt: capped ? rmemMax ?? obtained / 2 : nil)
+    }
+
+    private static func readReceiveBuffer(_ fd: Int32) -> Int {
+        var obtained: Int32 = 0
+        var length = socklen_t(MemoryLayout<Int32>.size)
+        _ = getsockopt(fd, SOL_SOCKET, SO_RCVBUF, &obtained, &length)
+        return Int(obtained)
+    }
+
+    /// NIC stamps when the interface's driver takes SIOCSHWTSTAMP, else the kernel's software
+    /// stamps (a socket asking only for hardware stamps gets none at all where the NIC has none).
+    private static func enableTimestamps(_ fd: Int32, _ configuration: SocketReceiverConfiguration) throws(SystemError) -> String {
+        var hardware = false
+        var mode = "kernel-software"
+        if configuration.hardwareTimestamps, let interface = configuration.interface {
+            if ctw_enable_nic_rx_timestamps(fd, interface) == 0 {
+                hardware = true
+                mode = "hardware (\(interface))"
+            } else {
+                mode += " (hardware refused on \(interface): \(SystemError("ioctl(SIOCSHWTSTAMP)", errno: ctw_errno()).reason))"
+            }
+        }
+        try syscall("setsockopt(SO_TIMESTAMPING)") { ctw_enable_rx_timestamping(fd, hardware ? 1 : 0) }
+        return mode
+    }
+
+    /// Multicast: bind the group and port (so only that group's datagrams arrive), join it on
+    /// the interface, and refuse other groups joined by other sockets (IP_MULTICAST_ALL 0).
+    /// Unicast: bind the address and port.
+    private static func bindAndJoin(_ fd: Int32, _ configuration: SocketReceiverConfiguration) throws(SystemError) -> UdpEndpoint {
+        var address = socketAddress(configuration.endpoint)
+        try syscall("bind") {
+            withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            }
+        }
+        if configuration.endpoint.address.isMulticast {
+            let index = try configuration.interface.map { name throws(SystemError) in try interfaceIndex(name) } ?? 0
+            try syscall("setsockopt(IP_ADD_MEMBERSHIP)") {
+                ctw_join_multicast_group(fd, configuration.endpoint.address.value, Int32(index))
+            }
+            try setOption(fd, Int32(IPPROTO_IP), IP_MULTICAST_ALL, 0, "setsockopt(IP_MULTICAST_ALL)")
+        }
+        var bound = sockaddr_in()
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        try syscall("getsockname") {
+            withUnsafeMutablePointer(to: &bound) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+            }
+        }
+        return UdpEndpoint(address: IPv4Address(UInt32(bigEndian: bound.sin_addr.s_addr)), port: UInt16(bigEndian: bound.sin_port))
+    }
+
+    private static func socketAddress(_ endpoint: UdpEndpoint) -> sockaddr_in {
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = endpoint.port.bigEndian
+        address.sin_addr.s_addr = endpoint.address.value.bigEndian
+        return address
+    }
+
+    @inline(__always)
+    private static func endpoint(_ storage: sockaddr_storage) -> UdpEndpoint {
+        withUnsafeBytes(of: storage) { raw in
+            let address = raw.loadUnaligned(as: sockaddr_in.self)
+            return UdpEndpoint(address: IPv4Address(UInt32(bigEndian: address.sin_addr.s_addr)), port: UInt16(bigEndian: address.sin_port))
+        }
+    }
+}
