@@ -64,6 +64,8 @@ public struct SenderConfiguration: Equatable, Sendable {
 /// message to print (exit 2).
 public struct SenderOptionError: Error, Equatable, CustomStringConvertible {
     public let description: String
+
+    public init(description: String) { self.description = description }
 }
 
 extension SenderConfiguration {

@@ -18,10 +18,7 @@ final class UdpListener {
     init(port: UInt16 = 0, joining group: IPv4Address? = nil, on interfaceAddress: IPv4Address? = nil) throws {
         let descriptor = try syscall("socket") { socket(AF_INET, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0) }
         self.descriptor = descriptor
-        var size: Int32 = 32 << 20
-        try syscall("setsockopt(SO_RCVBUFFORCE)") {
-            setsockopt(descriptor, SOL_SOCKET, SO_RCVBUFFORCE, &size, socklen_t(MemoryLayout<Int32>.size))
-        }
+        try enlargeReceiveBuffer(descriptor)
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_port = port.bigEndian
@@ -59,9 +56,11 @@ final class RawFrameCapture {
 
     init() throws {
         let ipv4 = UInt16(0x0800).bigEndian
-        descriptor = try syscall("socket(AF_PACKET)") {
+        let descriptor = try syscall("socket(AF_PACKET)") {
             socket(AF_PACKET, Int32(SOCK_RAW.rawValue) | Int32(SOCK_CLOEXEC.rawValue), Int32(ipv4))
         }
+        self.descriptor = descriptor
+        try enlargeReceiveBuffer(descriptor)
     }
 
     deinit { close(descriptor) }
@@ -77,6 +76,22 @@ final class RawFrameCapture {
             result.append(frame)
         }
         return result
+    }
+}
+
+/// 32 MiB of receive buffer (SO_RCVBUFFORCE, root): a test burst never overflows it.
+private func enlargeReceiveBuffer(_ fd: Int32) throws {
+    var size: Int32 = 32 << 20
+    try syscall("setsockopt(SO_RCVBUFFORCE)") { setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &size, socklen_t(MemoryLayout<Int32>.size)) }
+}
+
+/// Expects `received` to equal `expected` packet for packet, reporting the count and the
+/// first differing index (not the whole byte arrays).
+func expectSamePayloads(_ received: [[UInt8]], _ expected: [[UInt8]], sourceLocation: SourceLocation = #_sourceLocation) {
+    #expect(received.count == expected.count, "packet count", sourceLocation: sourceLocation)
+    if let index = (0..<min(received.count, expected.count)).first(where: { received[$0] != expected[$0] }) {
+        Issue.record("packet \(index) differs: \(received[index].count) bytes received, \(expected[index].count) expected",
+                     sourceLocation: sourceLocation)
     }
 }
 
