@@ -37,6 +37,13 @@ public struct ReceiveBufferReport: Equatable, Sendable, CustomStringConvertible 
     /// `net.core.rmem_max` when it capped the request, else nil.
     public var cappedAt: Int?
 
+    public init(requested: Int, obtained: Int, forced: Bool, cappedAt: Int?) {
+        self.requested = requested
+        self.obtained = obtained
+        self.forced = forced
+        self.cappedAt = cappedAt
+    }
+
     /// The remedy when capped. rmem_max is global: it can only be raised from the root
     /// network namespace, and raises it for every namespace.
     public var remedy: String? {
@@ -116,7 +123,8 @@ public final class SocketUdpReceiver: UdpReceiver {
     }
 
     /// Datagrams the kernel dropped on this socket for want of buffer space (SO_RXQ_OVFL), as
-    /// of the newest datagram received.
+    /// of the newest datagram received: the kernel stamps each datagram with the count when it
+    /// queues it, so drops show with the first datagram queued after them.
     public var kernelDrops: UInt64 { UInt64(drops.pointee.dropped) }
 
     public func poll(limit: Int, _ body: (ReceivedDatagram) -> Void) -> Int {
