@@ -52,11 +52,6 @@ struct Demo: PlannedCommand {
     static let plannedIn = "the daemon issue"
 }
 
-struct Listen: PlannedCommand {
-    static let configuration = CommandConfiguration(abstract: "Join Tickwire channels and print books and latencies.")
-    static let plannedIn = "the on-the-wire issue"
-}
-
 struct Config: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Work with configuration files.",

@@ -1,0 +1,179 @@
+import Foundation
+import Testing
+import TickwireCore
+import TickwireTestSupport
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+@Suite struct ListenArgumentTests {
+    @Test(arguments: [
+        ([], "--channel GROUP:PORT is required"),
+        (["--channel", "239.1.1.1"], "expected GROUP:PORT"),
+        (["--channel", "10.0.0.1:3000"], "is not a multicast group"),
+        (["--channel", "239.1.1.1:0"], "expected GROUP:PORT"),
+        (["--channel", "239.1.1.1:3000", "--format", "xml"], "--format: expected jsonl, table or stats"),
+        (["--channel", "239.1.1.1:3000", "--backend", "dpdk"], "--backend: expected socket or xdp"),
+        (["--channel", "239.1.1.1:3000", "--backend", "xdp"], "--backend xdp needs --iface NAME"),
+        (["--channel", "239.1.1.1:3000", "--depth", "0"], "--depth: expected an integer in 1...1000"),
+        (["--channel", "239.1.1.1:3000", "--snapshot", "239.1.1.1:3000"], "must be different group:port pairs"),
+        (["--channel", "239.1.1.1:3000", "--retransmit", "publisher:4000"], "expected HOST:PORT"),
+        (["--channel", "239.1.1.1:3000", "--frobnicate"], "unknown option '--frobnicate'"),
+    ])
+    func aBadArgumentIsAUsageErrorWithExitCode2(arguments: [String], message: String) throws {
+        let (status, output) = try runTickwire(["listen"] + arguments)
+        #expect(status == 2)
+        #expect(output.contains(message), "\(output)")
+        #expect(output.contains("Usage: tickwire listen"))
+    }
+}
+
+/// `tickwire listen` in one network namespace, fed multicast packets built with Core's
+/// PacketWriter from another, until the session's end of session.
+@Suite(.serialized) struct ListenOutputTests {
+    static let session: UInt64 = 0x1234_5678_9ABC_DEF0
+
+    /// Starts `listen` in `pair.b`, waits until it joined, runs `send` in `pair.a`, and returns
+    /// the exit status and standard output once it exits (killed after 20 s).
+    func listen(_ arguments: [String], pair: VethNamespacePair, send: () throws -> Void) throws -> (status: Int32, output: String, log: String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["ip", "netns", "exec", pair.b.namespace, productsDirectory.appendingPathComponent("tickwire").path,
+                             "listen"] + arguments
+        let output = Pipe(), log = Pipe()
+        process.standardOutput = output
+        process.standardError = log
+        try process.run()
+        var logText = ""
+        while !logText.contains("listen: socket:") {
+            let data = log.fileHandleForReading.availableData
+            if data.isEmpty { break }
+            logText += String(decoding: data, as: UTF8.self)
+        }
+        try pair.run(in: pair.a) { try send() }
+        let killer = DispatchWorkItem { process.terminate() }
+        DispatchQueue.global().asyncAfter(deadline: .now() + 20, execute: killer)
+        let stdout = output.fileHandleForReading.readDataToEndOfFile()
+        logText += String(decoding: log.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        killer.cancel()
+        return (process.terminationStatus, String(decoding: stdout, as: UTF8.self), logText)
+    }
+
+    @Test func jsonlPrintsTheWatchLineForEveryUpdateOfTheRebuiltBookAndExitsAtEndOfSession() throws {
+        guard requireRoot("multicast across veth namespaces") else { return }
+        let pair = try VethNamespacePair()
+        defer { pair.tearDown() }
+        let group = UdpEndpoint(address: "239.77.2.1", port: 30_201)
+        let (status, output, log) = try listen(
+            ["--channel", "\(group)", "--iface", pair.b.interface, "--exit-on-end", "--depth", "2", "--idle-sleep-us", "100"],
+            pair: pair
+        ) {
+            let sender = try MulticastSender()
+            var packets = PacketBuilder(session: Self.session, channel: 3)
+            let btc = WireInstrumentDefinition(
+                instrument: InstrumentId(0), venueCode: Venue.binanceSpot.rawValue, priceScale: Scale(2), quantityScale: Scale(5),
+                symbol: WireSymbol("BTCUSDT")!)
+            sender.send(packets.next { _ = $0.append(btc) }, to: group)
+            sender.send(packets.next { writer in
+                _ = writer.beginSnapshotChunk(instrument: btc.instrument, chunkIndex: 0, incrementalSequence: 2, venueUpdateId: 500)
+                _ = writer.appendSnapshotLevel(.bid, price: Price(mantissa: 6_183_763), quantity: Quantity(mantissa: 125_000))
+                _ = writer.appendSnapshotLevel(.bid, price: Price(mantissa: 6_183_700), quantity: Quantity(mantissa: 1))
+                _ = writer.appendSnapshotLevel(.bid, price: Price(mantissa: 6_183_600), quantity: Quantity(mantissa: 2))
+                _ = writer.appendSnapshotLevel(.ask, price: Price(mantissa: 6_183_800), quantity: Quantity(mantissa: 300_000))
+                writer.finishSnapshotChunk(isLast: true)
+            }, to: group)
+            sender.send(packets.next { writer in
+                _ = writer.append(BookDelta(instrument: btc.instrument, side: .bid, price: Price(mantissa: 6_183_763), quantity: .zero,
+                                            venueUpdateId: 501, eventTime: 0, receiveTime: 1, isLastInUpdate: false))
+                _ = writer.append(BookDelta(instrument: btc.instrument, side: .ask, price: Price(mantissa: 6_183_790),
+                                            quantity: Quantity(mantissa: 50), venueUpdateId: 501, eventTime: 0, receiveTime: 1, isLastInUpdate: true))
+            }, to: group)
+            sender.send(packets.next { writer in
+                _ = writer.append(BookStatus(instrument: btc.instrument, state: .invalid, reason: .disconnected, venueUpdateId: 501, changeTime: 2))
+            }, to: group)
+            for _ in 0..<3 { sender.send(packets.endOfSession(), to: group) }
+        }
+        #expect(status == 0, "\(log)")
+        let lines = output.split(separator: "\n").map(String.init)
+        #expect(lines.count == 3, "\(output)")
+        guard lines.count == 3 else { return }
+        // The watch keys in the watch order; recv_ns and emit_ns are times.
+        let expected = [
+            #"{"venue":"binance-spot","symbol":"BTCUSDT","update_id":500,"valid":true,"bids":[["61837.63","1.25"],["61837","0.00001"]],"asks":[["61838","3"]],"recv_ns":"#,
+            #"{"venue":"binance-spot","symbol":"BTCUSDT","update_id":501,"valid":true,"bids":[["61837","0.00001"],["61836","0.00002"]],"asks":[["61837.9","0.0005"],["61838","3"]],"recv_ns":"#,
+            #"{"venue":"binance-spot","symbol":"BTCUSDT","update_id":501,"valid":false,"reason":"disconnected","bids":[],"asks":[],"recv_ns":"#,
+        ]
+        for (line, prefix) in zip(lines, expected) {
+            #expect(line.hasPrefix(prefix), "\(line)")
+            #expect(line.range(of: #","recv_ns":[0-9]+,"emit_ns":[0-9]+\}$"#, options: .regularExpression) != nil, "\(line)")
+        }
+        #expect(log.contains("end: packets 4"), "\(log)")
+    }
+}
+
+/// Builds the packets of one channel: sequenced packets in order, then end of session.
+struct PacketBuilder {
+    let session: UInt64
+    let channel: UInt16
+    var sequence: UInt64 = 1
+
+    mutating func next(_ body: (inout PacketWriter) -> Void) -> [UInt8] {
+        defer { sequence += 1 }
+        return build { writer in
+            writer.begin(channel: channel, sequence: sequence, sendTime: Self.now(), session: session)
+            body(&writer)
+        }
+    }
+
+    func endOfSession() -> [UInt8] {
+        build { writer in
+            writer.begin(channel: channel, sequence: sequence, sendTime: Self.now(), session: session, flags: .unsequenced)
+            _ = writer.append(EndOfSession(nextSequence: sequence))
+        }
+    }
+
+    static func now() -> UInt64 { UInt64(Date().timeIntervalSince1970 * 1e9) }
+
+    private func build(_ body: (inout PacketWriter) -> Void) -> [UInt8] {
+        var bytes = [UInt8](repeating: 0, count: WireProtocol.defaultMaxPacketSize)
+        let length = bytes.withUnsafeMutableBytes { buffer in
+            var writer = PacketWriter(buffer: buffer)
+            body(&writer)
+            return writer.finish()
+        }
+        return Array(bytes.prefix(length))
+    }
+}
+
+struct UdpEndpoint: CustomStringConvertible {
+    var address: String
+    var port: UInt16
+    var description: String { "\(address):\(port)" }
+}
+
+/// A plain UDP socket (created in the namespace of the thread that makes it).
+final class MulticastSender {
+    let fd: Int32
+    init() throws {
+        fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
+        guard fd >= 0 else { throw POSIXError(.EIO) }
+    }
+    deinit { close(fd) }
+
+    func send(_ bytes: [UInt8], to destination: UdpEndpoint) {
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = destination.port.bigEndian
+        inet_pton(AF_INET, destination.address, &address.sin_addr)
+        _ = bytes.withUnsafeBytes { buffer in
+            withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    sendto(fd, buffer.baseAddress, buffer.count, 0, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+                }
+            }
+        }
+        usleep(2_000)  // paced: the test checks lines, not the receive buffer
+    }
+}
