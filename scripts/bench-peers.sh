@@ -8,7 +8,7 @@
 #
 # Environment: BENCH_RUNS (runs per side, default 5), BENCH_SCRATCH (build outputs,
 # default .build-bench/), RING_ITEMS / RING_ROUND_TRIPS (per run, defaults 30M / 1M).
-# Arguments: the sections to run (ring, json); default all.
+# Arguments: the sections to run (ring, json, senders); default all. SENDER_SECONDS: per run (2).
 set -euo pipefail
 shopt -s inherit_errexit  # a failing build inside $(...) must stop the script too
 
@@ -66,15 +66,16 @@ tickwire_bin_path() {
     swift build -c release --scratch-path "$SCRATCH" --show-bin-path
 }
 
-# Compiles a one-file Swift harness against the release-built Tickwire modules: the ring code
-# reaches the harness through its @inlinable API, exactly as it reaches the executable.
-# The objects go through a static archive so the linker takes only the members the harness
-# needs (not, say, TLS code and its libraries).
-compile_swift_harness() {
+# compile_swift_harness_with SOURCE OUTPUT BIN MODULE...: compiles a one-file Swift harness
+# against the release-built Tickwire MODULEs (plus CTickwire): their code reaches the harness
+# through the @inlinable API, exactly as it reaches the executable. The objects go through a
+# static archive so the linker takes only the members the harness needs.
+compile_swift_harness_with() {
     local source=$1 output=$2 bin=$3
-    local archive=$PEERS_OUT/libTickwireForPeers.a
+    shift 3
+    local archive=$PEERS_OUT/lib$(basename "$output")Objects.a module
     rm -f "$archive"
-    ar rcs "$archive" "$bin"/TickwireCore.build/*.o "$bin"/TickwireSystem.build/*.o "$bin"/CTickwire.build/*.o
+    for module in "$@" CTickwire; do ar rcs "$archive" "$bin/$module.build/"*.o; done
     # CTickwire's own module map when it ships one in include/, else the one SwiftPM generated.
     local -a module_map=()
     if [[ ! -f $ROOT/Sources/CTickwire/include/module.modulemap ]]; then
@@ -82,8 +83,13 @@ compile_swift_harness() {
     fi
     swiftc -O -wmo -cross-module-optimization -module-name "$(basename "$output")" "$source" \
         -I "$bin/Modules" "${module_map[@]}" -Xcc -I -Xcc "$ROOT/Sources/CTickwire/include" \
-        -L "$PEERS_OUT" -lTickwireForPeers -lnuma -lxdp -lbpf \
+        -L "$PEERS_OUT" -l"$(basename "$output")Objects" -lnuma -lxdp -lbpf -lssl -lcrypto \
         -o "$output"
+}
+
+# A harness over TickwireCore (the ring).
+compile_swift_harness() {
+    compile_swift_harness_with "$1" "$2" "$3" TickwireCore TickwireSystem
 }
 
 # figure NAME OUTPUT -> the value on OUTPUT's line "NAME value".
@@ -171,21 +177,9 @@ build_tickwire_venues() {
     swift build -c release --scratch-path "$SCRATCH" -Xswiftc -cross-module-optimization --target TickwireVenues
 }
 
-# compile_swift_harness with the Venues module's objects in the archive too.
+# A harness over TickwireVenues (the JSON adapters).
 compile_swift_venues_harness() {
-    local source=$1 output=$2 bin=$3
-    local archive=$PEERS_OUT/libTickwireVenuesForPeers.a
-    rm -f "$archive"
-    ar rcs "$archive" "$bin"/TickwireVenues.build/*.o "$bin"/TickwireCore.build/*.o "$bin"/TickwireSystem.build/*.o \
-        "$bin"/CTickwire.build/*.o
-    local -a module_map=()
-    if [[ ! -f $ROOT/Sources/CTickwire/include/module.modulemap ]]; then
-        module_map=(-Xcc -fmodule-map-file="$bin/CTickwire.build/module.modulemap")
-    fi
-    swiftc -O -wmo -cross-module-optimization -module-name "$(basename "$output")" "$source" \
-        -I "$bin/Modules" "${module_map[@]}" -Xcc -I -Xcc "$ROOT/Sources/CTickwire/include" \
-        -L "$PEERS_OUT" -lTickwireVenuesForPeers -lnuma -lxdp -lbpf \
-        -o "$output"
+    compile_swift_harness_with "$1" "$2" "$3" TickwireVenues TickwireCore TickwireSystem
 }
 
 # json_frames CAPTURE OUT: the depth diffs that follow a capture's REST snapshot line, one
@@ -281,12 +275,117 @@ json_section() {
     record_result json_parse_simdjson_usdm_median "$mu_median" ns/msg
 }
 
+# ---- UDP senders: sendto loop, StandardUdpSender, XdpUdpSender, minimal C libxdp TX loop ------
+
+# Builds TickwireTransport (and what it depends on) in release with cross-module optimization.
+build_tickwire_transport() {
+    swift build -c release --scratch-path "$SCRATCH" -Xswiftc -cross-module-optimization --target TickwireTransport
+}
+
+senders_section() {
+    local seconds=${SENDER_SECONDS:-2} payload=64 batch=64 port=9000
+    echo "== UDP senders: sendto loop vs StandardUdpSender (sendmmsg) vs XdpUdpSender vs a minimal C libxdp TX loop"
+    echo "   ${payload}-byte payloads, batches of $batch, ${seconds} s per run, $RUNS runs each, one veth pair between"
+    echo "   two namespaces with XDP_DROP on the receiving end (sender cost only). Needs root."
+    if ((EUID != 0)); then
+        echo "senders: skipped, needs root (network namespaces, AF_XDP)" >&2
+        return
+    fi
+    ensure_apt_package libxdp-dev
+    ensure_apt_package libbpf-dev
+    command -v clang >/dev/null || ensure_apt_package clang
+
+    build_tickwire_transport
+    local bin
+    bin=$(tickwire_bin_path)
+    mkdir -p "$PEERS_OUT"
+    local multiarch
+    multiarch=$(gcc -print-multiarch 2>/dev/null || echo x86_64-linux-gnu)
+    clang -O2 -g -Wall -Werror -target bpf -I"/usr/include/$multiarch" -c "$ROOT/bpf/xdp_drop.c" -o "$PEERS_OUT/xdp_drop.o"
+    gcc -O2 -Wall "$ROOT/scripts/peers/udp_sendto_peer.c" -o "$PEERS_OUT/senders_sendto"
+    gcc -O2 -Wall "$ROOT/scripts/peers/xdp_tx_peer.c" -lxdp -lbpf -o "$PEERS_OUT/senders_c_libxdp"
+    compile_swift_harness_with "$ROOT/scripts/peers/senders_swift/main.swift" "$PEERS_OUT/senders_swift" "$bin" \
+        TickwireTransport TickwireCore TickwireSystem
+
+    # Two namespaces joined by veth; the receiving end drops everything at XDP (native mode).
+    local ns_tx=tickwire-bench-$$-tx ns_rx=tickwire-bench-$$-rx if_tx=twb$$t if_rx=twb$$r
+    trap "ip netns del $ns_tx 2>/dev/null; ip netns del $ns_rx 2>/dev/null" EXIT
+    ip netns add "$ns_tx"
+    ip netns add "$ns_rx"
+    ip link add "$if_tx" netns "$ns_tx" type veth peer name "$if_rx" netns "$ns_rx"
+    ip -n "$ns_tx" addr add 10.78.0.1/24 dev "$if_tx"
+    ip -n "$ns_rx" addr add 10.78.0.2/24 dev "$if_rx"
+    ip -n "$ns_tx" link set "$if_tx" up
+    ip -n "$ns_rx" link set "$if_rx" up
+    ip -n "$ns_rx" link set dev "$if_rx" xdpdrv obj "$PEERS_OUT/xdp_drop.o" sec xdp
+    local rx_mac
+    rx_mac=$(ip netns exec "$ns_rx" cat "/sys/class/net/$if_rx/address")
+    # AF_XDP does no ARP: the receiver's MAC as a permanent neighbour (the kernel senders use it too).
+    ip -n "$ns_tx" neigh replace 10.78.0.2 lladdr "$rx_mac" dev "$if_tx" nud permanent
+
+    local -a sendto_pps=() sendmmsg_pps=() xdp_pps=() c_xdp_pps=()
+    local run side output pps
+    for ((run = 1; run <= RUNS; run++)); do
+        # Rotate the order so drift (neighbours, frequency) does not favour one side.
+        local -a order=(sendto sendmmsg xdp c_libxdp)
+        order=("${order[@]:run % 4}" "${order[@]:0:run % 4}")
+        for side in "${order[@]}"; do
+            case $side in
+                sendto) output=$(ip netns exec "$ns_tx" "$PEERS_OUT/senders_sendto" 10.78.0.2 $port $payload $batch "$seconds") ;;
+                sendmmsg) output=$(ip netns exec "$ns_tx" "$PEERS_OUT/senders_swift" standard "$if_tx" 10.78.0.2 $port $payload $batch "$seconds" 2>/dev/null) ;;
+                xdp) output=$(ip netns exec "$ns_tx" "$PEERS_OUT/senders_swift" xdp "$if_tx" 10.78.0.2 $port $payload $batch "$seconds" 2>/dev/null) ;;
+                c_libxdp) output=$(ip netns exec "$ns_tx" "$PEERS_OUT/senders_c_libxdp" "$if_tx" 0 "$rx_mac" 10.78.0.2 $port $payload $batch "$seconds") ;;
+            esac
+            pps=$(figure packets_per_second "$output")
+            printf '   run %d %-9s %10.0f packets/s\n' "$run" "$side" "$pps"
+            case $side in
+                sendto) sendto_pps+=("$pps") ;;
+                sendmmsg) sendmmsg_pps+=("$pps") ;;
+                xdp) xdp_pps+=("$pps") ;;
+                c_libxdp) c_xdp_pps+=("$pps") ;;
+            esac
+        done
+    done
+    echo "   XdpUdpSender: $(ip netns exec "$ns_tx" "$PEERS_OUT/senders_swift" xdp "$if_tx" 10.78.0.2 $port $payload $batch 0.1 2>&1 >/dev/null)"
+    ip netns del "$ns_tx"
+    ip netns del "$ns_rx"
+    trap - EXIT
+
+    local st_best st_median mm_best mm_median xd_best xd_median cx_best cx_median
+    read -r st_best st_median <<<"$(best_median higher "${sendto_pps[@]}")"
+    read -r mm_best mm_median <<<"$(best_median higher "${sendmmsg_pps[@]}")"
+    read -r xd_best xd_median <<<"$(best_median higher "${xdp_pps[@]}")"
+    read -r cx_best cx_median <<<"$(best_median higher "${c_xdp_pps[@]}")"
+
+    echo
+    printf '| %-36s | %-25s |\n' "sender (best / median)" "packets/s"
+    printf '|%s|%s|\n' "--------------------------------------" "---------------------------"
+    printf '| %-36s | %25s |\n' "C sendto loop" "$st_best / $st_median"
+    printf '| %-36s | %25s |\n' "Tickwire StandardUdpSender" "$mm_best / $mm_median"
+    printf '| %-36s | %25s |\n' "Tickwire XdpUdpSender" "$xd_best / $xd_median"
+    printf '| %-36s | %25s |\n' "C libxdp TX loop (prefilled frames)" "$cx_best / $cx_median"
+    echo
+
+    # Goals (issue 4): sendmmsg >= 1.2x sendto, XDP >= 2x sendmmsg, XDP >= 0.9x the C loop.
+    record_result senders_sendmmsg_vs_sendto "$(ratio "$mm_median" "$st_median")" ratio
+    record_result senders_xdp_vs_sendmmsg "$(ratio "$xd_median" "$mm_median")" ratio
+    record_result senders_xdp_vs_c_libxdp "$(ratio "$xd_median" "$cx_median")" ratio
+    record_result senders_sendto_best "$st_best" packets/s
+    record_result senders_sendto_median "$st_median" packets/s
+    record_result senders_sendmmsg_best "$mm_best" packets/s
+    record_result senders_sendmmsg_median "$mm_median" packets/s
+    record_result senders_xdp_best "$xd_best" packets/s
+    record_result senders_xdp_median "$xd_median" packets/s
+    record_result senders_c_libxdp_best "$cx_best" packets/s
+    record_result senders_c_libxdp_median "$cx_median" packets/s
+}
+
 # ---- main -----------------------------------------------------------------------------------
 
 cd "$ROOT"
 echo "load average: $(cut -d' ' -f1-3 /proc/loadavg) (two-thread figures suffer if other work runs)"
 # Sections to run: the arguments (e.g. `scripts/bench-peers.sh json`), default all.
-if (($#)); then sections=("$@"); else sections=(ring json); fi
+if (($#)); then sections=("$@"); else sections=(ring json senders); fi
 for section in "${sections[@]}"; do
     "${section}_section"
 done
