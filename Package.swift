@@ -111,6 +111,7 @@ let package = Package(
                 "TickwireCore",
                 "TickwireSystem",
                 "TickwireVenues",
+                "TickwireRuntime",
                 "TickwireTransport",
                 "TickwireClient",
                 .product(name: "Benchmark", package: "benchmark"),

@@ -9,6 +9,7 @@ let benchmarks: @Sendable () -> Void = {
     wireBenchmarks()
     venueExampleBenchmarks()
     venueParseBenchmarks()
+    publisherBenchmarks()
 }
 
 /// Benchmarks on the ingest → book → send path must not allocate. (No `.cpuTotal`: reading

@@ -55,7 +55,7 @@ func wireBenchmarks() {
 private let deltasPerFullPacket = (WireProtocol.defaultMaxPacketSize - WireProtocol.packetHeaderSize) / WireMessageType.bookDelta.minimumLength
 
 /// Deltas around one price, as a busy venue update would send them.
-private func sampleDeltas(count: Int) -> [BookDelta] {
+func sampleDeltas(count: Int) -> [BookDelta] {
     (0..<count).map { (index: Int) -> BookDelta in
         let step = Int64(index)
         return BookDelta(

@@ -18,10 +18,17 @@ public final class ChannelPublisher<Sender: UdpSender, Clock: PublisherClock> {
     /// Events for instruments without a definition on this channel (dropped).
     public private(set) var undefinedInstrumentEvents = 0
 
-    private var definitions: [WireInstrumentDefinition?]
-    private var definitionSent: [Bool]
-    private var statuses: [BookStatus]
-    private var bookValid: [Bool]
+    /// Per instrument id, behind a pointer: read on every event, where a class's stored
+    /// arrays would pay an exclusivity check and a bounds check each.
+    private struct InstrumentState {
+        var isDefined = false
+        var isDefinitionSent = false
+        var isBookValid = false
+        var definition: WireInstrumentDefinition?
+        var status: BookStatus
+    }
+
+    private let states: UnsafeMutableBufferPointer<InstrumentState>
 
     /// - Parameters:
     ///   - lines: one line, or two for A/B.
@@ -34,24 +41,29 @@ public final class ChannelPublisher<Sender: UdpSender, Clock: PublisherClock> {
         precondition(instrumentCapacity > 0 && instrumentCapacity <= Int(UInt16.max) + 1, "instrument capacity must fit InstrumentId")
         output = try SequencedChannel(
             configuration: configuration, historyCapacity: configuration.historyCapacity, lines: lines, clock: clock)
-        definitions = Array(repeating: nil, count: instrumentCapacity)
-        definitionSent = Array(repeating: false, count: instrumentCapacity)
-        statuses = (0..<instrumentCapacity).map {
-            BookStatus(instrument: InstrumentId(UInt16($0)), state: .invalid, reason: .snapshotPending, venueUpdateId: 0, changeTime: 0)
+        states = .allocate(capacity: instrumentCapacity)
+        for index in 0..<instrumentCapacity {
+            let pending = BookStatus(instrument: InstrumentId(UInt16(index)), state: .invalid, reason: .snapshotPending, venueUpdateId: 0, changeTime: 0)
+            (states.baseAddress! + index).initialize(to: InstrumentState(status: pending))
         }
-        bookValid = Array(repeating: false, count: instrumentCapacity)
         self.instruments.reserveCapacity(instrumentCapacity)
         for definition in instruments { define(definition) }
+    }
+
+    deinit {
+        states.deinitialize()
+        states.deallocate()
     }
 
     /// Adds an instrument (set-up time). Redefining one replaces its definition, which goes
     /// out again before its next message.
     public func define(_ definition: InstrumentDefinition) {
         let index = definition.id.index
-        precondition(index < definitions.count, "instrument id \(definition.id) beyond the instrument capacity")
-        if definitions[index] == nil { instruments.append(definition.id) }
-        definitions[index] = WireInstrumentDefinition(definition)
-        definitionSent[index] = false
+        precondition(index < states.count, "instrument id \(definition.id) beyond the instrument capacity")
+        if !states[index].isDefined { instruments.append(definition.id) }
+        states[index].isDefined = true
+        states[index].definition = WireInstrumentDefinition(definition)
+        states[index].isDefinitionSent = false
     }
 
     // MARK: events
@@ -73,8 +85,8 @@ public final class ChannelPublisher<Sender: UdpSender, Clock: PublisherClock> {
 
     public func publish(_ status: BookStatus) {
         guard announce(status.instrument) else { return }
-        statuses[status.instrument.index] = status
-        bookValid[status.instrument.index] = status.state == .valid
+        states[status.instrument.index].status = status
+        states[status.instrument.index].isBookValid = status.state == .valid
         output.append { $0.append(status) }
     }
 
@@ -82,7 +94,7 @@ public final class ChannelPublisher<Sender: UdpSender, Clock: PublisherClock> {
     /// snapshot: consumers replace their book with it. The book counts as valid from here.
     public func publishSnapshot(of instrument: InstrumentId, book: OrderBook) {
         guard announce(instrument) else { return }
-        bookValid[instrument.index] = true
+        states[instrument.index].isBookValid = true
         output.appendSnapshot(of: instrument, book: book, incrementalSequence: nil)
     }
 
@@ -110,27 +122,27 @@ public final class ChannelPublisher<Sender: UdpSender, Clock: PublisherClock> {
     public var isEnded: Bool { output.isEnded }
 
     public func definition(of instrument: InstrumentId) -> WireInstrumentDefinition? {
-        instrument.index < definitions.count ? definitions[instrument.index] : nil
+        instrument.index < states.count ? states[instrument.index].definition : nil
     }
 
     /// Valid from a `valid` status or an inline snapshot until the next other status.
     public func isBookValid(_ instrument: InstrumentId) -> Bool {
-        instrument.index < bookValid.count && bookValid[instrument.index]
+        instrument.index < states.count && states[instrument.index].isBookValid
     }
 
     /// The last status published for the book (`invalid`/`snapshotPending` before any).
-    public func lastStatus(of instrument: InstrumentId) -> BookStatus { statuses[instrument.index] }
+    public func lastStatus(of instrument: InstrumentId) -> BookStatus { states[instrument.index].status }
 
     /// Sends the definition first if this is the instrument's first message of the session;
     /// false (counted) when the instrument is not on this channel.
     func announce(_ instrument: InstrumentId) -> Bool {
         let index = instrument.index
-        guard index < definitions.count, let definition = definitions[index] else {
+        guard index < states.count, states[index].isDefined else {
             undefinedInstrumentEvents += 1
             return false
         }
-        if _slowPath(!definitionSent[index]) {
-            definitionSent[index] = true
+        if _slowPath(!states[index].isDefinitionSent), let definition = states[index].definition {
+            states[index].isDefinitionSent = true
             output.append { $0.append(definition) }
         }
         return true

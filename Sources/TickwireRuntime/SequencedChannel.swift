@@ -70,16 +70,22 @@ final class SequencedChannel<Sender: UdpSender, Clock: PublisherClock> {
     let endOfSessionRepeats: Int
     let clock: Clock
     var lines: [PublishLine<Sender>]
-    private(set) var counters = ChannelCounters()
-    private(set) var isEnded = false
 
-    /// Writes the open packet, when `isOpen`.
-    private var writer: PacketWriter
-    private var isOpen = false
+    /// What changes per message, behind a pointer: stored `var`s of a class pay a dynamic
+    /// exclusivity check on every access, which cost more than encoding the message.
+    private struct State {
+        /// Writes the open packet, when `isOpen`.
+        var writer: PacketWriter
+        var isOpen = false
+        var batchCount = 0
+        var lastSendTime: UInt64
+        var counters = ChannelCounters()
+        var isEnded = false
+    }
+
+    private let state: UnsafeMutablePointer<State>
     private let batch: UnsafeMutableBufferPointer<OutgoingPacket>
-    private var batchCount = 0
     private let controlBuffer: UnsafeMutableRawBufferPointer
-    private var lastSendTime: UInt64
 
     init(configuration: ChannelConfiguration, historyCapacity: Int, lines: [PublishLine<Sender>], clock: Clock) throws(SystemError) {
         precondition((1...2).contains(lines.count), "a channel has one line, or two for A/B")
@@ -100,14 +106,19 @@ final class SequencedChannel<Sender: UdpSender, Clock: PublisherClock> {
         batch = .allocate(capacity: configuration.packetsPerSend)
         batch.initialize(repeating: OutgoingPacket(UnsafeRawBufferPointer(start: nil, count: 0)))
         controlBuffer = .allocate(byteCount: Self.controlPacketSize, alignment: 64)
-        writer = PacketWriter(buffer: controlBuffer, maxPacketSize: Self.controlPacketSize)
-        lastSendTime = clock.now()
+        state = .allocate(capacity: 1)
+        state.initialize(to: State(writer: PacketWriter(buffer: controlBuffer, maxPacketSize: Self.controlPacketSize), lastSendTime: clock.now()))
     }
 
     deinit {
+        state.deinitialize(count: 1)
+        state.deallocate()
         batch.deallocate()
         controlBuffer.deallocate()
     }
+
+    var counters: ChannelCounters { state.pointee.counters }
+    var isEnded: Bool { state.pointee.isEnded }
 
     /// Header plus one heartbeat or end-of-session message.
     private static var controlPacketSize: Int { 64 }
@@ -116,108 +127,108 @@ final class SequencedChannel<Sender: UdpSender, Clock: PublisherClock> {
     var nextSequence: UInt64 { history.nextSequence }
 
     /// Messages appended since the last `flush` that no line has seen yet.
-    var hasUnsentPackets: Bool { isOpen || batchCount > 0 }
+    var hasUnsentPackets: Bool { state.pointee.isOpen || state.pointee.batchCount > 0 }
 
     /// Appends one message to the open packet, or to a new packet when it does not fit.
     @inline(__always)
     func append(_ encode: (inout PacketWriter) -> Bool) {
-        precondition(!isEnded, "publishing after end of session")
-        if !isOpen { openPacket() }
-        if encode(&writer) { return }
+        precondition(!state.pointee.isEnded, "publishing after end of session")
+        if !state.pointee.isOpen { openPacket() }
+        if encode(&state.pointee.writer) { return }
         closePacket()
         openPacket()
-        guard encode(&writer) else { preconditionFailure("a message larger than an empty packet") }
+        guard encode(&state.pointee.writer) else { preconditionFailure("a message larger than an empty packet") }
     }
 
     /// Writes the book as a snapshot: chunk 0 in the open packet when it fits, each further
     /// chunk at the start of a new packet. `incrementalSequence` nil tags it with the
     /// sequence of the packet carrying chunk 0 (an inline snapshot, docs/PROTOCOL.md section 3).
     func appendSnapshot(of instrument: InstrumentId, book: OrderBook, incrementalSequence: UInt64?) {
-        precondition(!isEnded, "publishing after end of session")
-        if !isOpen { openPacket() }
+        precondition(!state.pointee.isEnded, "publishing after end of session")
+        if !state.pointee.isOpen { openPacket() }
         let venueUpdateId = book.updateId
         var tag = incrementalSequence ?? nextSequence
-        if !writer.beginSnapshotChunk(instrument: instrument, chunkIndex: 0, incrementalSequence: tag, venueUpdateId: venueUpdateId) {
+        if !state.pointee.writer.beginSnapshotChunk(instrument: instrument, chunkIndex: 0, incrementalSequence: tag, venueUpdateId: venueUpdateId) {
             closePacket()
             openPacket()
             tag = incrementalSequence ?? nextSequence
-            let opened = writer.beginSnapshotChunk(instrument: instrument, chunkIndex: 0, incrementalSequence: tag, venueUpdateId: venueUpdateId)
+            let opened = state.pointee.writer.beginSnapshotChunk(instrument: instrument, chunkIndex: 0, incrementalSequence: tag, venueUpdateId: venueUpdateId)
             precondition(opened, "an empty packet holds a snapshot chunk")
         }
         var chunkIndex: UInt16 = 0
         func appendLevels(_ side: Side) {
             book.forEachLevel(side) { level in
-                if writer.appendSnapshotLevel(side, price: level.price, quantity: level.quantity) { return }
-                writer.finishSnapshotChunk(isLast: false)
+                if state.pointee.writer.appendSnapshotLevel(side, price: level.price, quantity: level.quantity) { return }
+                state.pointee.writer.finishSnapshotChunk(isLast: false)
                 closePacket()
                 openPacket()
                 chunkIndex += 1
                 let continued =
-                    writer.beginSnapshotChunk(instrument: instrument, chunkIndex: chunkIndex, incrementalSequence: tag, venueUpdateId: venueUpdateId)
-                    && writer.appendSnapshotLevel(side, price: level.price, quantity: level.quantity)
+                    state.pointee.writer.beginSnapshotChunk(instrument: instrument, chunkIndex: chunkIndex, incrementalSequence: tag, venueUpdateId: venueUpdateId)
+                    && state.pointee.writer.appendSnapshotLevel(side, price: level.price, quantity: level.quantity)
                 precondition(continued, "an empty packet holds a snapshot chunk with a level")
             }
         }
         appendLevels(.bid)
         appendLevels(.ask)
-        writer.finishSnapshotChunk(isLast: true)
+        state.pointee.writer.finishSnapshotChunk(isLast: true)
     }
 
     /// Sends everything appended so far: the end of a venue batch.
     func flush() {
-        if isOpen { closePacket() }
-        if batchCount > 0 { sendBatch() }
+        if state.pointee.isOpen { closePacket() }
+        if state.pointee.batchCount > 0 { sendBatch() }
     }
 
     /// Sends a heartbeat when nothing went out for the heartbeat interval and nothing waits
     /// to be flushed; true when it did.
     @discardableResult
     func heartbeatIfIdle() -> Bool {
-        guard !isEnded, !hasUnsentPackets else { return false }
+        guard !state.pointee.isEnded, !hasUnsentPackets else { return false }
         let now = clock.now()
-        guard now >= lastSendTime, now - lastSendTime >= heartbeatInterval else { return false }
+        guard now >= state.pointee.lastSendTime, now - state.pointee.lastSendTime >= heartbeatInterval else { return false }
         sendControl(now: now) { $0.append(Heartbeat(nextSequence: $1)) }
-        counters.heartbeats += 1
+        state.pointee.counters.heartbeats += 1
         return true
     }
 
     /// Flushes, then sends end of session; nothing may be published afterwards.
     func endSession() {
-        guard !isEnded else { return }
+        guard !state.pointee.isEnded else { return }
         flush()
         for _ in 0..<endOfSessionRepeats {
             sendControl(now: clock.now()) { $0.append(EndOfSession(nextSequence: $1)) }
-            counters.endOfSessions += 1
+            state.pointee.counters.endOfSessions += 1
         }
-        isEnded = true
+        state.pointee.isEnded = true
     }
 
     private func openPacket() {
-        writer = PacketWriter(buffer: history.openNextSlot(), maxPacketSize: maxPacketSize)
-        writer.begin(channel: channel, sequence: nextSequence, sendTime: 0, session: session)
-        isOpen = true
+        state.pointee.writer = PacketWriter(buffer: history.openNextSlot(), maxPacketSize: maxPacketSize)
+        state.pointee.writer.begin(channel: channel, sequence: nextSequence, sendTime: 0, session: session)
+        state.pointee.isOpen = true
     }
 
     private func closePacket() {
-        counters.messages += writer.messageCount
-        let packet = history.commitNextSlot(length: writer.finish())
-        isOpen = false
-        batch[batchCount] = OutgoingPacket(UnsafeRawBufferPointer(packet))
-        batchCount += 1
-        if batchCount == batch.count { sendBatch() }
+        state.pointee.counters.messages += state.pointee.writer.messageCount
+        let packet = history.commitNextSlot(length: state.pointee.writer.finish())
+        state.pointee.isOpen = false
+        batch[state.pointee.batchCount] = OutgoingPacket(UnsafeRawBufferPointer(packet))
+        state.pointee.batchCount += 1
+        if state.pointee.batchCount == batch.count { sendBatch() }
     }
 
     private func sendBatch() {
         let now = clock.now()
-        for index in 0..<batchCount {
+        for index in 0..<state.pointee.batchCount {
             let packet = batch[index].bytes
             PacketWriter.stampSendTime(now, inPacketAt: UnsafeMutableRawPointer(mutating: packet.baseAddress!))
-            counters.bytes += packet.count
+            state.pointee.counters.bytes += packet.count
         }
-        counters.packets += batchCount
-        transmit(UnsafeBufferPointer(rebasing: batch[..<batchCount]))
-        batchCount = 0
-        lastSendTime = now
+        state.pointee.counters.packets += state.pointee.batchCount
+        transmit(UnsafeBufferPointer(rebasing: batch[..<state.pointee.batchCount]))
+        state.pointee.batchCount = 0
+        state.pointee.lastSendTime = now
     }
 
     /// An unsequenced packet carrying one message, whose sequence field and message hold
@@ -230,14 +241,14 @@ final class SequencedChannel<Sender: UdpSender, Clock: PublisherClock> {
         let length = control.finish()
         batch[0] = OutgoingPacket(UnsafeRawBufferPointer(rebasing: controlBuffer[..<length]))
         transmit(UnsafeBufferPointer(rebasing: batch[..<1]))
-        lastSendTime = now
+        state.pointee.lastSendTime = now
     }
 
     private func transmit(_ packets: UnsafeBufferPointer<OutgoingPacket>) {
         for index in lines.indices {
             let report = lines[index].sender.send(packets, to: lines[index].destination)
-            counters.sendErrors += report.errors
-            counters.wouldBlock += report.wouldBlock
+            state.pointee.counters.sendErrors += report.errors
+            state.pointee.counters.wouldBlock += report.wouldBlock
         }
     }
 }

@@ -35,6 +35,26 @@ import TickwireTransport
         #expect(messages.dropFirst().allSatisfy { if case .plain(.bookDelta) = $0 { true } else { false } })
     }
 
+    @Test func everyEventKindIsCarriedInPublishOrder() throws {
+        let log = SendLog()
+        let publisher = try F.publisher(log: log, clock: ManualClock())
+        let trade = Trade(instrument: F.eth.id, price: Price(mantissa: 300_000), quantity: Quantity(mantissa: 2), aggressor: .ask,
+                          tradeId: 99, eventTime: 5, receiveTime: 6)
+        let quote = BestBidOffer(instrument: F.eth.id, bidPrice: Price(mantissa: 299_999), bidQuantity: Quantity(mantissa: 1),
+                                 askPrice: Price(mantissa: 300_001), askQuantity: Quantity(mantissa: 4), venueUpdateId: 7, eventTime: 5, receiveTime: 6)
+        let status = BookStatus(instrument: F.eth.id, state: .invalid, reason: .disconnected, venueUpdateId: 7, changeTime: 8)
+        let delta = F.delta(F.eth.id, price: 299_999, quantity: 1, update: 7)
+        publisher.publish(status)
+        publisher.publish(delta)
+        publisher.publish(trade)
+        publisher.publish(quote)
+        publisher.flush()
+        #expect(decode(log.sends[0].bytes)?.messages == [
+            .plain(.instrumentDefinition(WireInstrumentDefinition(F.eth))), .plain(.bookStatus(status)), .plain(.bookDelta(delta)),
+            .plain(.trade(trade)), .plain(.bestBidOffer(quote)),
+        ])
+    }
+
     @Test func eventsOfAnInstrumentNotOnTheChannelAreCountedAndDropped() throws {
         let log = SendLog()
         let publisher = try F.publisher(log: log, clock: ManualClock())
