@@ -102,7 +102,7 @@ let package = Package(
         .testTarget(name: "TickwireVenuesTests", dependencies: ["TickwireVenues", "TickwireTestSupport"]),
         .testTarget(name: "TickwireTransportTests", dependencies: ["TickwireTransport", "TickwireTestSupport"]),
         .testTarget(name: "TickwireCLITests", dependencies: ["tickwire", "TickwireCore", "TickwireTestSupport"]),
-        .testTarget(name: "TickwireClientTests", dependencies: ["TickwireClient", "TickwireTransport", "TickwireCore", "TickwireTestSupport"]),
+        .testTarget(name: "TickwireClientTests", dependencies: ["TickwireClient", "TickwireRuntime", "TickwireTransport", "TickwireCore", "TickwireTestSupport"]),
         .testTarget(name: "TickwireSimulatorTests", dependencies: ["TickwireSimulator", "TickwireTransport", "TickwireVenues", "TickwireCore", "TickwireTestSupport"]),
         .testTarget(name: "TickwireRuntimeTests", dependencies: ["TickwireRuntime", "TickwireTransport", "TickwireVenues", "TickwireCore", "TickwireTestSupport", "tickwire"]),
         .executableTarget(

@@ -12,6 +12,7 @@ packages=(
   iputils-ping                        # ARP/ICMP still reach the kernel beside the AF_XDP receiver
   linux-libc-dev                      # linux/bpf.h etc. for bpf/*.c (clang -target bpf, scripts/build-bpf.sh)
   tshark tcpdump                      # Wireshark dissector test: capture and decode real traffic
+  nftables                            # random packet loss in test namespaces (this kernel has no netem)
 )
 
 missing=()
