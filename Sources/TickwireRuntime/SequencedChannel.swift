@@ -38,6 +38,13 @@ public struct ChannelConfiguration: Sendable {
 
     /// The smallest packet that holds every fixed-size v1 message and a snapshot chunk with a level.
     public static let smallestMaxPacketSize = 128
+
+    /// The largest packet that leaves an interface of that MTU unfragmented: the MTU less
+    /// the IPv4 (20) and UDP (8) headers; nil when the MTU is too small to carry a channel.
+    public static func maxPacketSize(forInterfaceMTU mtu: Int) -> Int? {
+        let payload = min(mtu - 28, WireProtocol.largestPacketSize)
+        return payload >= smallestMaxPacketSize ? payload : nil
+    }
 }
 
 /// What a channel has sent, for `stats` and tests.

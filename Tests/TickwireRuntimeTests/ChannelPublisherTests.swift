@@ -93,6 +93,13 @@ import TickwireTransport
         #expect(log.sends.map(\.bytes.count) == [32 + 144, 32 + 144, 32 + 96])
     }
 
+    @Test func maxPacketSizeFollowsTheInterfaceMTU() {
+        #expect(ChannelConfiguration.maxPacketSize(forInterfaceMTU: 1500) == 1472)
+        #expect(ChannelConfiguration.maxPacketSize(forInterfaceMTU: 9000) == 8972)
+        #expect(ChannelConfiguration.maxPacketSize(forInterfaceMTU: 65536) == WireProtocol.largestPacketSize)
+        #expect(ChannelConfiguration.maxPacketSize(forInterfaceMTU: 155) == nil)
+    }
+
     @Test func aBatchLargerThanOneSendGoesOutInSeveralCalls() throws {
         var configuration = F.configuration()
         configuration.packetsPerSend = 2
