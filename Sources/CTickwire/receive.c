@@ -37,7 +37,7 @@ int ctw_enable_nic_rx_timestamps(int fd, const char *ifname) {
 // Room for SCM_TIMESTAMPING (three timespecs) and SO_RXQ_OVFL (a u32).
 #define CTW_RECEIVE_CONTROL (CMSG_SPACE(sizeof(struct scm_timestamping)) + CMSG_SPACE(sizeof(uint32_t)) + 64)
 
-int ctw_recvmmsg_with_drops(int fd, ctw_receive_slot *slots, unsigned int count, ctw_drop_counter *drops) {
+int ctw_recvmmsg_with_drops(int fd, ctw_receive_slot *slots, unsigned int count, int flags, ctw_drop_counter *drops) {
     if (count > CTW_RECEIVE_BATCH) count = CTW_RECEIVE_BATCH;
     struct mmsghdr msgs[CTW_RECEIVE_BATCH];
     struct iovec iovs[CTW_RECEIVE_BATCH];
@@ -53,10 +53,11 @@ int ctw_recvmmsg_with_drops(int fd, ctw_receive_slot *slots, unsigned int count,
         msgs[i].msg_hdr.msg_control = controls[i].bytes;
         msgs[i].msg_hdr.msg_controllen = sizeof(controls[i].bytes);
     }
-    int n = recvmmsg(fd, msgs, count, MSG_DONTWAIT, NULL);
+    int n = recvmmsg(fd, msgs, count, flags, NULL);
     for (int i = 0; i < n; i++) {
         slots[i].length = msgs[i].msg_len;
         ctw_parse_rx_timestamp(msgs[i].msg_hdr.msg_control, msgs[i].msg_hdr.msg_controllen, &slots[i].stamp);
+        if (drops == NULL) continue;
         for (struct cmsghdr *c = CMSG_FIRSTHDR(&msgs[i].msg_hdr); c != NULL; c = CMSG_NXTHDR(&msgs[i].msg_hdr, c)) {
             if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SO_RXQ_OVFL && c->cmsg_len >= CMSG_LEN(sizeof(uint32_t))) {
                 memcpy(&drops->dropped, CMSG_DATA(c), sizeof(uint32_t));

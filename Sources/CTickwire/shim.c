@@ -2,6 +2,7 @@
 // SCM_TIMESTAMPING structs) or libxdp's inline ring helpers stays in this file.
 #define _GNU_SOURCE
 #include "CTickwire.h"
+#include "CTickwireReceive.h"
 
 #include <linux/errqueue.h>
 #include <linux/net_tstamp.h>
@@ -124,27 +125,7 @@ int ctw_sendmmsg(int fd, const ctw_datagram *datagrams, unsigned int count, int 
 }
 
 int ctw_recvmmsg(int fd, ctw_receive_slot *slots, unsigned int count, int flags) {
-    if (count > CTW_MAX_BATCH) count = CTW_MAX_BATCH;
-    struct mmsghdr msgs[CTW_MAX_BATCH];
-    struct iovec iovs[CTW_MAX_BATCH];
-    union { char bytes[CTW_CONTROL_SPACE]; struct cmsghdr align; } controls[CTW_MAX_BATCH];
-    memset(msgs, 0, sizeof(struct mmsghdr) * count);
-    for (unsigned int i = 0; i < count; i++) {
-        iovs[i].iov_base = slots[i].data;
-        iovs[i].iov_len = slots[i].capacity;
-        msgs[i].msg_hdr.msg_iov = &iovs[i];
-        msgs[i].msg_hdr.msg_iovlen = 1;
-        msgs[i].msg_hdr.msg_name = &slots[i].source;
-        msgs[i].msg_hdr.msg_namelen = sizeof(slots[i].source);
-        msgs[i].msg_hdr.msg_control = controls[i].bytes;
-        msgs[i].msg_hdr.msg_controllen = sizeof(controls[i].bytes);
-    }
-    int n = recvmmsg(fd, msgs, count, flags, NULL);
-    for (int i = 0; i < n; i++) {
-        slots[i].length = msgs[i].msg_len;
-        ctw_parse_rx_timestamp(msgs[i].msg_hdr.msg_control, msgs[i].msg_hdr.msg_controllen, &slots[i].stamp);
-    }
-    return n;
+    return ctw_recvmmsg_with_drops(fd, slots, count, flags, NULL);
 }
 
 // ---- AF_XDP -----------------------------------------------------------------------------

@@ -113,14 +113,7 @@ public struct FeedClient<Handler: FeedHandler, Requester: RetransmissionRequeste
 
     /// A datagram from line A or B of the incremental channel.
     public mutating func receiveIncremental(_ packet: UnsafeRawBufferPointer, line: FeedLine, receiveTime: UInt64) {
-        guard let header = Self.validate(packet) else {
-            counters.malformedPackets &+= 1
-            return
-        }
-        guard Self.accept(header.channel, followed: &incrementalChannel) else {
-            counters.foreignChannelPackets &+= 1
-            return
-        }
+        guard let header = acceptedHeader(packet, snapshotChannel: false) else { return }
         if _slowPath(header.session != session || expectedSequence == 0) {
             guard line != .retransmission, header.session != endedSession || expectedSequence == 0 else {
                 counters.otherSessionPackets &+= 1
@@ -152,14 +145,7 @@ public struct FeedClient<Handler: FeedHandler, Requester: RetransmissionRequeste
 
     /// A datagram from the snapshot channel.
     public mutating func receiveSnapshot(_ packet: UnsafeRawBufferPointer, receiveTime: UInt64) {
-        guard let header = Self.validate(packet) else {
-            counters.malformedPackets &+= 1
-            return
-        }
-        guard Self.accept(header.channel, followed: &snapshotChannel) else {
-            counters.foreignChannelPackets &+= 1
-            return
-        }
+        guard let header = acceptedHeader(packet, snapshotChannel: true) else { return }
         guard expectedSequence != 0, header.session == session else {
             counters.otherSessionPackets &+= 1
             return
@@ -661,13 +647,23 @@ public struct FeedClient<Handler: FeedHandler, Requester: RetransmissionRequeste
         }
     }
 
+    /// The header of a well-formed packet of the channel followed (the first valid packet
+    /// names it when the configuration did not), or nil, counted.
     @inline(__always)
-    static func accept(_ channel: UInt16, followed: inout UInt16?) -> Bool {
-        guard let expected = followed else {
-            followed = channel
-            return true
+    private mutating func acceptedHeader(_ packet: UnsafeRawBufferPointer, snapshotChannel isSnapshot: Bool) -> PacketHeader? {
+        guard let header = Self.validate(packet) else {
+            counters.malformedPackets &+= 1
+            return nil
         }
-        return channel == expected
+        let followed = isSnapshot ? snapshotChannel : incrementalChannel
+        guard followed == nil || followed == header.channel else {
+            counters.foreignChannelPackets &+= 1
+            return nil
+        }
+        if followed == nil {
+            if isSnapshot { snapshotChannel = header.channel } else { incrementalChannel = header.channel }
+        }
+        return header
     }
 }
 

@@ -131,7 +131,7 @@ public final class SocketUdpReceiver: UdpReceiver {
         var received = 0
         while received < limit {
             let asked = min(configuration.batchSize, limit - received)
-            let count = Int(ctw_recvmmsg_with_drops(descriptor, slots, UInt32(asked), drops))
+            let count = Int(ctw_recvmmsg_with_drops(descriptor, slots, UInt32(asked), Int32(MSG_DONTWAIT), drops))
             guard count > 0 else {
                 let error = ctw_errno()
                 if count < 0 && error != EAGAIN && error != EWOULDBLOCK && error != EINTR {
@@ -145,32 +145,13 @@ public final class SocketUdpReceiver: UdpReceiver {
                 body(ReceivedDatagram(
                     payload: UnsafeRawBufferPointer(start: slot.data, count: slot.length),
                     destination: configuration.endpoint,
-                    source: Self.endpoint(slot.source),
+                    source: withUnsafeBytes(of: slot.source) { UdpEndpoint($0.loadUnaligned(as: sockaddr_in.self)) },
                     receiveTime: ReceiveTimestamp(slot.stamp)))
             }
             received &+= count
             if count < asked { break }
         }
         return received
-    }
-
-    /// Sends one datagram from this socket (so answers come back to it): e.g. a retransmission
-    /// request from the socket that receives the retransmitted packets. False when the socket
-    /// buffer is full; other errors throw.
-    public func send(_ bytes: UnsafeRawBufferPointer, to destination: UdpEndpoint) throws(SystemError) -> Bool {
-        var address = Self.socketAddress(destination)
-        do throws(SystemError) {
-            try syscall("sendto") {
-                withUnsafePointer(to: &address) {
-                    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                        sendto(descriptor, bytes.baseAddress, bytes.count, 0, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
-                    }
-                }
-            }
-        } catch where error.errno == EAGAIN || error.errno == EWOULDBLOCK {
-            return false
-        }
-        return true
     }
 
     // MARK: set-up
@@ -223,7 +204,7 @@ public final class SocketUdpReceiver: UdpReceiver {
     /// the interface, and refuse other groups joined by other sockets (IP_MULTICAST_ALL 0).
     /// Unicast: bind the address and port.
     private static func bindAndJoin(_ fd: Int32, _ configuration: SocketReceiverConfiguration) throws(SystemError) -> UdpEndpoint {
-        var address = socketAddress(configuration.endpoint)
+        var address = sockaddr_in(configuration.endpoint)
         try syscall("bind") {
             withUnsafePointer(to: &address) {
                 $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
@@ -243,22 +224,6 @@ public final class SocketUdpReceiver: UdpReceiver {
                 $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
             }
         }
-        return UdpEndpoint(address: IPv4Address(UInt32(bigEndian: bound.sin_addr.s_addr)), port: UInt16(bigEndian: bound.sin_port))
-    }
-
-    private static func socketAddress(_ endpoint: UdpEndpoint) -> sockaddr_in {
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = endpoint.port.bigEndian
-        address.sin_addr.s_addr = endpoint.address.value.bigEndian
-        return address
-    }
-
-    @inline(__always)
-    private static func endpoint(_ storage: sockaddr_storage) -> UdpEndpoint {
-        withUnsafeBytes(of: storage) { raw in
-            let address = raw.loadUnaligned(as: sockaddr_in.self)
-            return UdpEndpoint(address: IPv4Address(UInt32(bigEndian: address.sin_addr.s_addr)), port: UInt16(bigEndian: address.sin_port))
-        }
+        return UdpEndpoint(bound)
     }
 }

@@ -18,7 +18,7 @@ public final class UnicastUdpSocket {
             socket(AF_INET, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         }
         do throws(SystemError) {
-            var address = Self.socketAddress(endpoint)
+            var address = sockaddr_in(endpoint)
             try syscall("bind") {
                 withUnsafePointer(to: &address) {
                     $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
@@ -31,7 +31,7 @@ public final class UnicastUdpSocket {
                     $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
                 }
             }
-            localEndpoint = Self.endpoint(bound)
+            localEndpoint = UdpEndpoint(bound)
         } catch {
             close(fd)
             throw error
@@ -58,12 +58,12 @@ public final class UnicastUdpSocket {
         } catch where error.errno == EAGAIN || error.errno == EWOULDBLOCK {
             return nil
         }
-        return (min(received, buffer.count), Self.endpoint(source), received > buffer.count)
+        return (min(received, buffer.count), UdpEndpoint(source), received > buffer.count)
     }
 
     /// Sends one datagram; false when the socket buffer is full (EAGAIN). Other errors throw.
     public func send(_ bytes: UnsafeRawBufferPointer, to destination: UdpEndpoint) throws(SystemError) -> Bool {
-        var address = Self.socketAddress(destination)
+        var address = sockaddr_in(destination)
         do throws(SystemError) {
             try syscall("sendto") {
                 withUnsafePointer(to: &address) {
@@ -82,17 +82,5 @@ public final class UnicastUdpSocket {
     public func waitReadable(timeoutMilliseconds: Int32) throws(SystemError) -> Bool {
         var request = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
         return try syscall("poll") { poll(&request, 1, timeoutMilliseconds) } > 0
-    }
-
-    private static func socketAddress(_ endpoint: UdpEndpoint) -> sockaddr_in {
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = endpoint.port.bigEndian
-        address.sin_addr.s_addr = endpoint.address.value.bigEndian
-        return address
-    }
-
-    private static func endpoint(_ address: sockaddr_in) -> UdpEndpoint {
-        UdpEndpoint(address: IPv4Address(UInt32(bigEndian: address.sin_addr.s_addr)), port: UInt16(bigEndian: address.sin_port))
     }
 }

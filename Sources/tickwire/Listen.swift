@@ -94,20 +94,8 @@ struct Listen: ParsableCommand {
             usageError("--backend: expected socket or xdp (got '\(backend ?? "")')")
         }
         if backend == .xdp && iface == nil { usageError("--backend xdp needs --iface NAME (the interface whose queue it binds)") }
-        var levels = format == .table ? 1 : 10
-        if let depth {
-            guard let parsed = Int(depth), (1...1000).contains(parsed) else {
-                usageError("--depth: expected an integer in 1...1000 (got '\(depth)')")
-            }
-            levels = parsed
-        }
-        var sleepMicroseconds: UInt32 = 0
-        if let idleSleep {
-            guard let parsed = UInt32(idleSleep), parsed <= 1_000_000 else {
-                usageError("--idle-sleep-us: expected an integer in 0...1000000 (got '\(idleSleep)')")
-            }
-            sleepMicroseconds = parsed
-        }
+        let levels = integerOption(depth, "--depth", in: 1...1000, default: format == .table ? 1 : 10, fail: usageError)
+        let sleepMicroseconds = integerOption(idleSleep, "--idle-sleep-us", in: UInt32(0)...1_000_000, default: 0, fail: usageError)
         let lineA = endpoint(channel, "--channel", multicast: true)!
         let lineB = endpoint(channelB, "--channel-b", multicast: true)
         let snapshotChannel = endpoint(snapshot, "--snapshot", multicast: true)
@@ -146,7 +134,7 @@ struct ListenOptions {
 
 /// Sends retransmission requests from the socket the answers come back to.
 struct SocketRetransmissionRequester: RetransmissionRequester {
-    let socket: SocketUdpReceiver
+    let socket: UnicastUdpSocket
     let service: UdpEndpoint
 
     mutating func sendRequest(_ packet: UnsafeRawBufferPointer) -> Bool {
@@ -167,7 +155,8 @@ struct ListenRunner {
     let lineA: SocketUdpReceiver
     let lineB: SocketUdpReceiver?
     let snapshot: SocketUdpReceiver?
-    let retransmission: SocketUdpReceiver?
+    /// Sends retransmission requests and receives the answers (unicast, an ephemeral port).
+    let retransmission: UnicastUdpSocket?
     let xdp: XdpUdpReceiver?
 
     static let maxInstruments = 256
@@ -181,20 +170,21 @@ struct ListenRunner {
         lineA = try join(options.lineA)
         lineB = try options.lineB.map(join)
         snapshot = try options.snapshot.map(join)
-        retransmission = try options.retransmit.map { _ in
-            try SocketUdpReceiver(configuration: SocketReceiverConfiguration(endpoint: UdpEndpoint(address: IPv4Address(0), port: 0)))
-        }
+        retransmission = try options.retransmit.map { _ in try UnicastUdpSocket(bindingTo: UdpEndpoint(address: IPv4Address(0), port: 0)) }
         if options.backend == .xdp, let interface = options.interface {
             let ports = Array(Set([options.lineA, options.lineB, options.snapshot].compactMap { $0?.port }))
             xdp = try XdpUdpReceiver(XdpReceiverConfiguration(interface: interface, ports: ports))
         } else {
             xdp = nil
         }
-        for receiver in [lineA, lineB, snapshot, retransmission].compactMap({ $0 }) {
+        for receiver in [lineA, lineB, snapshot].compactMap({ $0 }) {
             printError("listen: \(receiver.modeDescription)")
             if let remedy = receiver.receiveBuffer.remedy { printError("listen: warning: \(remedy)") }
         }
         if let xdp { printError("listen: \(xdp.modeDescription)") }
+        if let retransmission, let service = options.retransmit {
+            printError("listen: retransmission requests to \(service) from \(retransmission.localEndpoint)")
+        }
     }
 
     func run() throws {
@@ -215,6 +205,8 @@ struct ListenRunner {
     }
 
     private func loop<Requester: RetransmissionRequester>(_ client: inout FeedClient<ListenOutput, Requester>) {
+        let answers = UnsafeMutableRawBufferPointer.allocate(byteCount: 65_536, alignment: 64)
+        defer { answers.deallocate() }
         var nextReport = ctw_monotonic_ns() + reportInterval
         var last = ReportPoint(time: ctw_monotonic_ns(), counters: client.counters)
         while listenStopRequested == 0 {
@@ -231,7 +223,10 @@ struct ListenRunner {
                 }
             }
             if let retransmission {
-                received += retransmission.poll(limit: 256) { client.receiveRetransmission($0.payload, receiveTime: $0.receiveTime.nanoseconds) }
+                while let answer = try? retransmission.receive(into: answers) {
+                    client.receiveRetransmission(UnsafeRawBufferPointer(rebasing: answers[..<answer.length]), receiveTime: ctw_realtime_ns())
+                    received += 1
+                }
             }
             client.tick(now: ctw_realtime_ns())
             if options.exitOnEnd && client.hasEnded { break }

@@ -60,20 +60,8 @@ struct Watch: ParsableCommand {
         guard let format = Format(rawValue: format ?? "jsonl") else {
             usageError("--format: expected jsonl or table (got '\(format ?? "")')")
         }
-        var levels = format == .table ? 5 : 10
-        if let depth {
-            guard let parsed = Int(depth), (1...1000).contains(parsed) else {
-                usageError("--depth: expected an integer in 1...1000 (got '\(depth)')")
-            }
-            levels = parsed
-        }
-        var sleepMicroseconds: UInt32 = 0
-        if let idleSleep {
-            guard let parsed = UInt32(idleSleep), parsed <= 1_000_000 else {
-                usageError("--idle-sleep-us: expected an integer in 0...1000000 (got '\(idleSleep)')")
-            }
-            sleepMicroseconds = parsed
-        }
+        let levels = integerOption(depth, "--depth", in: 1...1000, default: format == .table ? 5 : 10, fail: usageError)
+        let sleepMicroseconds = integerOption(idleSleep, "--idle-sleep-us", in: UInt32(0)...1_000_000, default: 0, fail: usageError)
         let venueConfig: VenueConfig
         do throws(ConfigError) {
             venueConfig = try VenueConfig.load(path: path)

@@ -50,17 +50,21 @@ import TickwireTransport
         configuration.lineArbitrationTimeout = 1_000_000_000
         let receivers = try pair.run(in: pair.b) {
             (try join(lineA, pair), scenario == .abLines ? try join(lineB, pair) : nil, try join(snapshotGroup, pair),
-             try SocketUdpReceiver(configuration: SocketReceiverConfiguration(endpoint: UdpEndpoint(address: IPv4Address(0), port: 0))))
+             try UnicastUdpSocket(bindingTo: UdpEndpoint(address: IPv4Address(0), port: 0)))
         }
         var client = try FeedClient(
             configuration: configuration, handler: NoFeedHandler(),
             requester: TestSocketRequester(socket: receivers.3, service: publisher.retransmissionEndpoint))
 
+        let answerBuffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 65_536, alignment: 64)
+        defer { answerBuffer.deallocate() }
         func consume() {
             _ = receivers.0.poll(limit: 256) { client.receiveIncremental($0.payload, line: .a, receiveTime: $0.receiveTime.nanoseconds) }
             _ = receivers.1?.poll(limit: 256) { client.receiveIncremental($0.payload, line: .b, receiveTime: $0.receiveTime.nanoseconds) }
             _ = receivers.2.poll(limit: 256) { client.receiveSnapshot($0.payload, receiveTime: $0.receiveTime.nanoseconds) }
-            _ = receivers.3.poll(limit: 256) { client.receiveRetransmission($0.payload, receiveTime: $0.receiveTime.nanoseconds) }
+            while let answer = try? receivers.3.receive(into: answerBuffer) {
+                client.receiveRetransmission(UnsafeRawBufferPointer(rebasing: answerBuffer[..<answer.length]), receiveTime: ctw_realtime_ns())
+            }
             client.tick(now: ctw_realtime_ns())
         }
 
@@ -216,7 +220,7 @@ final class Publisher {
 
 /// Sends the client's requests from the socket the answers come back to.
 struct TestSocketRequester: RetransmissionRequester {
-    let socket: SocketUdpReceiver
+    let socket: UnicastUdpSocket
     let service: UdpEndpoint
     mutating func sendRequest(_ packet: UnsafeRawBufferPointer) -> Bool { (try? socket.send(packet, to: service)) ?? false }
 }

@@ -23,7 +23,7 @@ typedef struct {
 } ctw_drop_counter;
 
 /// recvmmsg into `count` slots (at most 64), parsing each datagram's SCM_TIMESTAMPING into its
-/// slot and SO_RXQ_OVFL into `drops`. Returns datagrams received or -1 (errno).
-int ctw_recvmmsg_with_drops(int fd, ctw_receive_slot *slots, unsigned int count, ctw_drop_counter *drops);
+/// slot and SO_RXQ_OVFL into `drops` (may be NULL). Returns datagrams received or -1 (errno).
+int ctw_recvmmsg_with_drops(int fd, ctw_receive_slot *slots, unsigned int count, int flags, ctw_drop_counter *drops);
 
 #endif
