@@ -9,6 +9,7 @@ let benchmarks: @Sendable () -> Void = {
     wireBenchmarks()
     venueExampleBenchmarks()
     venueParseBenchmarks()
+    senderBenchmarks()
     publisherBenchmarks()
 }
 
