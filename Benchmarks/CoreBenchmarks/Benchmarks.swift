@@ -10,6 +10,7 @@ let benchmarks: @Sendable () -> Void = {
     venueExampleBenchmarks()
     venueParseBenchmarks()
     senderBenchmarks()
+    consumerBenchmarks()
     publisherBenchmarks()
 }
 
