@@ -146,6 +146,10 @@ struct WiresharkDissectorTests {
         }
         #expect(rows[feed.count]["tickwire.sequence"] == "6")
         #expect(rows[feed.count]["tickwire.malformed"] == "1 bytes after the last message at 80")
+        // After the definition (price scale 2, quantity scale 5), mantissas also show as decimals.
+        let detail = try Tshark.run(["tshark", "-X", "lua_script:\(Self.dissector)", "-r", capture.file, "-V", "-Y", "tickwire.sequence == 2"])
+        #expect(detail.contains("Price: 6183763 (61837.63)") && detail.contains("Quantity: 125000 (1.25000)"))
+        #expect(detail.contains("Price: -6183762 (-61837.62)"))
     }
 
     @Test func theHeuristicFindsTickwireOnAnUnlistedPortAndThePortPreferenceIsHonoured() throws {

@@ -183,148 +183,106 @@ local function flag_malformed(tree, pinfo, range, text)
     pinfo.cols.info:append(" [MALFORMED: " .. text .. "]")
 end
 
--- Adds an i64 mantissa field, with its decimal value when the instrument's scale is known.
-local function add_fixed(tree, field, range, scale)
+-- The fixed fields of each message type: {field, offset, size, check}, where check is
+-- "price" / "quantity" (an i64 mantissa, shown as a decimal too once the instrument's scale is
+-- known) or {names, what} (a value v1 restricts to `names`; anything else is malformed).
+local side_check = { sides, "side" }
+local layouts = {
+    [0x01] = { { f.next_sequence, 8, 8 } },
+    [0x02] = { { f.next_sequence, 8, 8 } },
+    [0x03] = {
+        { f.def_instrument, 4, 2 }, { f.def_venue, 6, 1 }, { f.def_price_scale, 7, 1 },
+        { f.def_quantity_scale, 8, 1 }, { f.def_symbol_length, 9, 1 },
+    },
+    [0x04] = {
+        { f.status_instrument, 4, 2 }, { f.status_state, 6, 1, { book_states, "book state" } },
+        { f.status_reason, 7, 1 }, { f.status_venue_update_id, 8, 8 }, { f.status_change_time, 16, 8 },
+    },
+    [0x05] = { { f.request_count, 4, 4 }, { f.request_first, 8, 8 }, { f.request_id, 16, 8 } },
+    [0x06] = {
+        { f.reject_reason, 4, 1 }, { f.reject_first, 8, 8 }, { f.reject_count, 16, 4 },
+        { f.reject_request_id, 24, 8 }, { f.reject_oldest, 32, 8 }, { f.reject_next, 40, 8 },
+    },
+    [0x10] = {
+        { f.delta_last, 3, 1 }, { f.delta_instrument, 4, 2 }, { f.delta_side, 6, 1, side_check },
+        { f.delta_price, 8, 8, "price" }, { f.delta_quantity, 16, 8, "quantity" },
+        { f.delta_venue_update_id, 24, 8 }, { f.delta_event_time, 32, 8 }, { f.delta_receive_time, 40, 8 },
+    },
+    [0x11] = {
+        { f.snap_last, 3, 1 }, { f.snap_instrument, 4, 2 }, { f.snap_chunk, 6, 2 }, { f.snap_incremental, 8, 8 },
+        { f.snap_venue_update_id, 16, 8 }, { f.snap_bids, 24, 2 }, { f.snap_asks, 26, 2 }, { f.snap_levels_offset, 28, 2 },
+    },
+    [0x12] = {
+        { f.bbo_instrument, 4, 2 }, { f.bbo_bid_price, 8, 8, "price" }, { f.bbo_bid_quantity, 16, 8, "quantity" },
+        { f.bbo_ask_price, 24, 8, "price" }, { f.bbo_ask_quantity, 32, 8, "quantity" },
+        { f.bbo_venue_update_id, 40, 8 }, { f.bbo_event_time, 48, 8 }, { f.bbo_receive_time, 56, 8 },
+    },
+    [0x13] = {
+        { f.trade_digest, 3, 1 }, { f.trade_instrument, 4, 2 }, { f.trade_aggressor, 6, 1, { aggressors, "aggressor side" } },
+        { f.trade_price, 8, 8, "price" }, { f.trade_quantity, 16, 8, "quantity" }, { f.trade_id, 24, 8 },
+        { f.trade_event_time, 32, 8 }, { f.trade_receive_time, 40, 8 },
+    },
+}
+-- Types whose offset 4 holds an instrument id (its scales apply to their prices and quantities).
+local has_instrument = { [0x03] = true, [0x04] = true, [0x10] = true, [0x11] = true, [0x12] = true, [0x13] = true }
+
+local function add_field(tree, pinfo, range, field, check, scale)
     local item = tree:add_le(field, range)
-    if scale ~= nil then item:append_text(" (" .. decimal(range:le_int64(), scale) .. ")") end
-    return item
+    if check == "price" or check == "quantity" then
+        local digits = scale[check == "price" and 1 or 2]
+        if digits ~= nil then item:append_text(" (" .. decimal(range:le_int64(), digits) .. ")") end
+    elseif check ~= nil and check[1][range:le_uint()] == nil then
+        flag_malformed(tree, pinfo, range, check[2] .. " " .. range:le_uint() .. " is not valid in v1")
+    end
 end
 
-local function add_enum(tree, pinfo, field, range, names, what)
-    local item = tree:add_le(field, range)
-    if names[range:le_uint()] == nil then flag_malformed(tree, pinfo, range, what .. " " .. range:le_uint() .. " is not valid in v1") end
-    return item
-end
+-- What goes beyond the fixed fields: the definition's symbol and scales, the snapshot's levels.
+local dissect_rest = {}
 
--- Per type: adds the fields of the message at `m` (a TvbRange of `length` bytes); returns a
--- short summary for the Info column.
-local dissect_message = {}
-
-dissect_message[0x01] = function(m, tree)
-    tree:add_le(f.next_sequence, m(8, 8))
-    return "Heartbeat next=" .. tostring(m(8, 8):le_uint64())
-end
-
-dissect_message[0x02] = function(m, tree)
-    tree:add_le(f.next_sequence, m(8, 8))
-    return "End of session next=" .. tostring(m(8, 8):le_uint64())
-end
-
-dissect_message[0x03] = function(m, tree, pinfo, context)
-    local instrument = m(4, 2):le_uint()
-    tree:add_le(f.def_instrument, m(4, 2))
-    tree:add_le(f.def_venue, m(6, 1))
+dissect_rest[0x03] = function(m, tree, pinfo, context, instrument)
     local price_scale, quantity_scale, symbol_length = m(7, 1):uint(), m(8, 1):uint(), m(9, 1):uint()
-    tree:add(f.def_price_scale, m(7, 1))
-    tree:add(f.def_quantity_scale, m(8, 1))
-    tree:add(f.def_symbol_length, m(9, 1))
     if symbol_length > 32 then
         flag_malformed(tree, pinfo, m(9, 1), "symbol length " .. symbol_length .. " > 32")
         symbol_length = 32
     end
     if price_scale > 18 then flag_malformed(tree, pinfo, m(7, 1), "price scale " .. price_scale .. " > 18") end
     if quantity_scale > 18 then flag_malformed(tree, pinfo, m(8, 1), "quantity scale " .. quantity_scale .. " > 18") end
-    local symbol = symbol_length > 0 and m(16, symbol_length):string() or ""
     if symbol_length > 0 then tree:add(f.def_symbol, m(16, symbol_length)) end
     if price_scale <= 18 and quantity_scale <= 18 then
         scales[scale_key(context.session, context.channel, instrument)] = { price_scale, quantity_scale }
     end
-    return "Definition #" .. instrument .. " " .. symbol
+    return symbol_length > 0 and m(16, symbol_length):string() or ""
 end
 
-dissect_message[0x04] = function(m, tree, pinfo)
-    tree:add_le(f.status_instrument, m(4, 2))
-    add_enum(tree, pinfo, f.status_state, m(6, 1), book_states, "book state")
-    tree:add(f.status_reason, m(7, 1))
-    tree:add_le(f.status_venue_update_id, m(8, 8))
-    tree:add_le(f.status_change_time, m(16, 8))
-    return "Status #" .. m(4, 2):le_uint() .. " " .. (book_states[m(6, 1):uint()] or "?")
-end
-
-dissect_message[0x05] = function(m, tree)
-    tree:add_le(f.request_count, m(4, 4))
-    tree:add_le(f.request_first, m(8, 8))
-    tree:add_le(f.request_id, m(16, 8))
-    return "Retransmit request " .. tostring(m(8, 8):le_uint64()) .. "+" .. m(4, 4):le_uint()
-end
-
-dissect_message[0x06] = function(m, tree)
-    tree:add(f.reject_reason, m(4, 1))
-    tree:add_le(f.reject_first, m(8, 8))
-    tree:add_le(f.reject_count, m(16, 4))
-    tree:add_le(f.reject_request_id, m(24, 8))
-    tree:add_le(f.reject_oldest, m(32, 8))
-    tree:add_le(f.reject_next, m(40, 8))
-    return "Retransmit reject " .. (reject_reasons[m(4, 1):uint()] or tostring(m(4, 1):uint()))
-end
-
-dissect_message[0x10] = function(m, tree, pinfo, context)
-    local instrument = m(4, 2):le_uint()
-    local scale = scales[scale_key(context.session, context.channel, instrument)] or {}
-    tree:add(f.delta_last, m(3, 1))
-    tree:add_le(f.delta_instrument, m(4, 2))
-    add_enum(tree, pinfo, f.delta_side, m(6, 1), sides, "side")
-    add_fixed(tree, f.delta_price, m(8, 8), scale[1])
-    add_fixed(tree, f.delta_quantity, m(16, 8), scale[2])
-    tree:add_le(f.delta_venue_update_id, m(24, 8))
-    tree:add_le(f.delta_event_time, m(32, 8))
-    tree:add_le(f.delta_receive_time, m(40, 8))
-    return "Delta #" .. instrument .. " " .. (sides[m(6, 1):uint()] or "?")
-end
-
-dissect_message[0x11] = function(m, tree, pinfo, context, length)
-    local instrument = m(4, 2):le_uint()
-    local scale = scales[scale_key(context.session, context.channel, instrument)] or {}
-    tree:add(f.snap_last, m(3, 1))
-    tree:add_le(f.snap_instrument, m(4, 2))
-    tree:add_le(f.snap_chunk, m(6, 2))
-    tree:add_le(f.snap_incremental, m(8, 8))
-    tree:add_le(f.snap_venue_update_id, m(16, 8))
-    tree:add_le(f.snap_bids, m(24, 2))
-    tree:add_le(f.snap_asks, m(26, 2))
-    tree:add_le(f.snap_levels_offset, m(28, 2))
+dissect_rest[0x11] = function(m, tree, pinfo, context, instrument, length, scale)
     local bids, asks, offset = m(24, 2):le_uint(), m(26, 2):le_uint(), m(28, 2):le_uint()
     if offset < 32 or offset + 16 * (bids + asks) > length then
         flag_malformed(tree, pinfo, m(24, 6), "snapshot levels outside the message")
-        return "Snapshot #" .. instrument .. " (bad levels)"
+        return "(bad levels)"
     end
     for index = 0, bids + asks - 1 do
         local level = m(offset + 16 * index, 16)
         local side = index < bids and 0 or 1
         local level_tree = tree:add(tickwire, level, (side == 0 and "Bid " or "Ask ") .. (index < bids and index or index - bids))
         level_tree:add(f.level_side, side):set_generated()
-        add_fixed(level_tree, f.level_price, level(0, 8), scale[1])
-        add_fixed(level_tree, f.level_quantity, level(8, 8), scale[2])
+        add_field(level_tree, pinfo, level(0, 8), f.level_price, "price", scale)
+        add_field(level_tree, pinfo, level(8, 8), f.level_quantity, "quantity", scale)
     end
-    return "Snapshot #" .. instrument .. " chunk " .. m(6, 2):le_uint()
+    return "chunk " .. m(6, 2):le_uint()
 end
 
-dissect_message[0x12] = function(m, tree, pinfo, context)
-    local instrument = m(4, 2):le_uint()
-    local scale = scales[scale_key(context.session, context.channel, instrument)] or {}
-    tree:add_le(f.bbo_instrument, m(4, 2))
-    add_fixed(tree, f.bbo_bid_price, m(8, 8), scale[1])
-    add_fixed(tree, f.bbo_bid_quantity, m(16, 8), scale[2])
-    add_fixed(tree, f.bbo_ask_price, m(24, 8), scale[1])
-    add_fixed(tree, f.bbo_ask_quantity, m(32, 8), scale[2])
-    tree:add_le(f.bbo_venue_update_id, m(40, 8))
-    tree:add_le(f.bbo_event_time, m(48, 8))
-    tree:add_le(f.bbo_receive_time, m(56, 8))
-    return "BBO #" .. instrument
-end
-
-dissect_message[0x13] = function(m, tree, pinfo, context)
-    local instrument = m(4, 2):le_uint()
-    local scale = scales[scale_key(context.session, context.channel, instrument)] or {}
-    tree:add(f.trade_digest, m(3, 1))
-    tree:add_le(f.trade_instrument, m(4, 2))
-    add_enum(tree, pinfo, f.trade_aggressor, m(6, 1), sides, "aggressor side")
-    add_fixed(tree, f.trade_price, m(8, 8), scale[1])
-    add_fixed(tree, f.trade_quantity, m(16, 8), scale[2])
-    tree:add_le(f.trade_id, m(24, 8))
-    tree:add_le(f.trade_event_time, m(32, 8))
-    tree:add_le(f.trade_receive_time, m(40, 8))
-    return "Trade #" .. instrument
+-- Adds the fields of a message of a known type (`m`: its `length` bytes); returns a summary
+-- for the Info column, e.g. "Trade #7" or "Heartbeat".
+local function dissect_message(type_code, m, tree, pinfo, context, length)
+    local instrument = has_instrument[type_code] and m(4, 2):le_uint() or nil
+    local scale = instrument and scales[scale_key(context.session, context.channel, instrument)] or {}
+    for _, spec in ipairs(layouts[type_code]) do
+        add_field(tree, pinfo, m(spec[2], spec[3]), spec[1], spec[4], scale)
+    end
+    local summary = message_types[type_code] .. (instrument and (" #" .. instrument) or "")
+    local rest = dissect_rest[type_code]
+    if rest then summary = summary .. " " .. rest(m, tree, pinfo, context, instrument, length, scale) end
+    return summary
 end
 
 local function looks_like_tickwire(tvb)
@@ -396,9 +354,8 @@ function tickwire.dissector(tvb, pinfo, tree)
             flag_malformed(message_tree, pinfo, tvb(offset, 2), "message at " .. offset .. " of " .. length .. " bytes overruns the packet: " .. available .. " bytes left")
             break
         end
-        local decode = dissect_message[type_code]
-        if decode then
-            summaries[#summaries + 1] = decode(tvb(offset, length), message_tree, pinfo, context, length)
+        if layouts[type_code] then
+            summaries[#summaries + 1] = dissect_message(type_code, tvb(offset, length), message_tree, pinfo, context, length)
             -- Fields appended by later add-only revisions: shown raw, not decoded.
             if type_code ~= 0x11 and length > minimum then message_tree:add(f.msg_extra, tvb(offset + minimum, length - minimum)) end
         else
