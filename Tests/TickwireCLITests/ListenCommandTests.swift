@@ -113,6 +113,34 @@ import Glibc
     }
 }
 
+extension ListenOutputTests {
+    @Test func statsPrintsRatesCountersAndTheLatencyPercentiles() throws {
+        guard requireRoot("multicast across veth namespaces") else { return }
+        let pair = try VethNamespacePair()
+        defer { pair.tearDown() }
+        let group = UdpEndpoint(address: "239.77.2.2", port: 30_202)
+        let (status, output, log) = try listen(
+            ["--channel", "\(group)", "--iface", pair.b.interface, "--exit-on-end", "--format", "stats", "--idle-sleep-us", "100"],
+            pair: pair
+        ) {
+            let sender = try MulticastSender()
+            var packets = PacketBuilder(session: Self.session, channel: 3)
+            for index in 0..<20 {
+                sender.send(packets.next { writer in
+                    _ = writer.append(Trade(instrument: InstrumentId(0), price: Price(mantissa: 100 + Int64(index)), quantity: Quantity(mantissa: 1),
+                                            aggressor: .bid, tradeId: UInt64(index), eventTime: 0, receiveTime: 0))
+                }, to: group)
+            }
+            sender.send(packets.endOfSession(), to: group)
+        }
+        #expect(status == 0, "\(log)")
+        #expect(output.contains("channel \(group) session 0x123456789abcdef0"), "\(output)")
+        #expect(output.contains("packets 20, duplicates 0"), "\(output)")
+        #expect(output.range(of: #"latency send->receive µs \(n=20\): p50 [0-9.]+ p99 [0-9.]+ p99.9 [0-9.]+ max [0-9.]+"#,
+                             options: .regularExpression) != nil, "\(output)")
+    }
+}
+
 /// Builds the packets of one channel: sequenced packets in order, then end of session.
 struct PacketBuilder {
     let session: UInt64
