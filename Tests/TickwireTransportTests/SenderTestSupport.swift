@@ -1,3 +1,4 @@
+import CTickwire
 import Foundation
 import Testing
 import TickwireSystem

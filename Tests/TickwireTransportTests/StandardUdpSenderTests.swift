@@ -7,20 +7,31 @@ import TickwireTransport
 import Glibc
 #endif
 
+/// A namespace pair, a listener on side b and a default standard sender on side a.
+private struct UnicastSetup {
+    let pair: VethNamespacePair
+    let listener: UdpListener
+    var sender: StandardUdpSender
+    var destination: UdpEndpoint { UdpEndpoint(address: IPv4Address(pair.b.address)!, port: listener.port) }
+
+    init() throws {
+        pair = try VethNamespacePair()
+        listener = try pair.run(in: pair.b) { try UdpListener() }
+        sender = try pair.run(in: pair.a) { try StandardUdpSender(configuration: SenderConfiguration()) }
+    }
+}
+
 @Suite("StandardUdpSender")
 struct StandardUdpSenderTests {
     @Test func unicastPacketsArriveIntactAndInOrderInThePeerNamespace() throws {
         guard requireRoot("standard sender over veth") else { return }
-        let pair = try VethNamespacePair()
-        let listener = try pair.run(in: pair.b) { try UdpListener() }
-        var sender = try pair.run(in: pair.a) { try StandardUdpSender(configuration: SenderConfiguration()) }
+        var setup = try UnicastSetup()
         let payloads = numberedPayloads(600)
-        let destination = UdpEndpoint(address: IPv4Address(pair.b.address)!, port: listener.port)
 
-        let report = sendAll(&sender, payloads, to: destination)
+        let report = sendAll(&setup.sender, payloads, to: setup.destination)
 
         #expect(report == SendReport(packets: 600, bytes: payloads.reduce(0) { $0 + $1.count }))
-        expectSamePayloads(listener.receive(count: 600), payloads)
+        expectSamePayloads(setup.listener.receive(count: 600), payloads)
     }
 
     @Test func multicastLeavesThroughTheConfiguredInterfaceAndArrivesIntactAndInOrder() throws {
@@ -68,19 +79,17 @@ struct StandardUdpSenderTests {
 
     @Test func packetsToAnUnroutableDestinationAreCountedAsErrorsNotFatal() throws {
         guard requireRoot("standard sender over veth") else { return }
-        let pair = try VethNamespacePair()
-        let listener = try pair.run(in: pair.b) { try UdpListener() }
-        var sender = try pair.run(in: pair.a) { try StandardUdpSender(configuration: SenderConfiguration()) }
+        var setup = try UnicastSetup()
         let payloads = numberedPayloads(10)
 
-        let refused = sendAll(&sender, payloads, to: UdpEndpoint(address: IPv4Address("10.99.99.1")!, port: 9))
+        let refused = sendAll(&setup.sender, payloads, to: UdpEndpoint(address: IPv4Address("10.99.99.1")!, port: 9))
         #expect(refused == SendReport(errors: 10))
-        #expect(sender.lastSendErrno == ENETUNREACH)
+        #expect(setup.sender.lastSendErrno == ENETUNREACH)
 
         // The same sender keeps working for a reachable destination.
-        let delivered = sendAll(&sender, payloads, to: UdpEndpoint(address: IPv4Address(pair.b.address)!, port: listener.port))
+        let delivered = sendAll(&setup.sender, payloads, to: setup.destination)
         #expect(delivered.packets == 10)
-        expectSamePayloads(listener.receive(count: 10), payloads)
+        expectSamePayloads(setup.listener.receive(count: 10), payloads)
     }
 
     @Test func anUnknownInterfaceIsATypedSetupError() {

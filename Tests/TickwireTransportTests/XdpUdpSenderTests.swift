@@ -16,10 +16,10 @@ struct XdpUdpSenderTests {
                                       "dev", pair.a.interface, "nud", "permanent"])
     }
 
-    private func makeSender(_ pair: VethNamespacePair, mtu: Int? = nil) throws -> XdpUdpSender {
+    private func makeSender(_ pair: VethNamespacePair, frames: UInt32 = 1024) throws -> XdpUdpSender {
         try pair.run(in: pair.a) {
             var configuration = SenderConfiguration(kind: .xdp, interface: pair.a.interface)
-            configuration.xdpFrameCount = 1024
+            configuration.xdpFrameCount = frames
             configuration.xdpTxRingSize = 512
             configuration.xdpCompletionRingSize = 512
             return try XdpUdpSender(configuration: configuration)
@@ -102,6 +102,24 @@ struct XdpUdpSenderTests {
         #expect(!sender.zeroCopy)
         #expect(sender.modeDescription.contains("COPY mode (not zero-copy: xsk_socket__create(XDP_ZEROCOPY) failed"))
         #expect(sender.modeDescription.contains("on \(pair.a.interface) queue 0"))
+    }
+
+    @Test func whenNothingDrainsTheRingSendReturnsTheRestAsWouldBlockInsteadOfSpinning() throws {
+        guard requireRoot("AF_XDP over veth") else { return }
+        let pair = try VethNamespacePair()
+        try addPeerNeighbour(pair)
+        var sender = try makeSender(pair, frames: 64)
+        let destination = UdpEndpoint(address: IPv4Address(pair.b.address)!, port: 9)
+        try pair.run(in: pair.a) { try sender.prepare(destination) }
+        // A link that is down transmits nothing: frames stay in the TX ring, none complete.
+        try pair.execute(in: pair.a, ["ip", "link", "set", pair.a.interface, "down"])
+        let payloads = numberedPayloads(1000, sizes: 64...64)
+
+        let report = sendAll(&sender, payloads, to: destination, batch: 1000, attempts: 1)
+
+        #expect(report.packets <= 64)
+        #expect(report.packets + report.wouldBlock == 1000)
+        #expect(sender.lastKickErrno == ENETDOWN)
     }
 
     @Test func aSecondSocketOnTheSameQueueBindsOnceTheFirstIsClosed() throws {
