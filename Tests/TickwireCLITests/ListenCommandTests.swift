@@ -36,17 +36,19 @@ import Glibc
 
     /// Starts `listen` in `pair.b`, waits until it joined, runs `send` in `pair.a`, and returns
     /// the exit status and standard output once it exits (killed after 20 s).
-    func listen(_ arguments: [String], pair: VethNamespacePair, send: () throws -> Void) throws -> (status: Int32, output: String, log: String) {
+    func listen(
+        _ arguments: [String], pair: VethNamespacePair, environment: [String] = [], ready: String = "listen: socket:", send: () throws -> Void
+    ) throws -> (status: Int32, output: String, log: String) {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["ip", "netns", "exec", pair.b.namespace, productsDirectory.appendingPathComponent("tickwire").path,
-                             "listen"] + arguments
+        process.arguments = ["ip", "netns", "exec", pair.b.namespace, "env"] + environment
+            + [productsDirectory.appendingPathComponent("tickwire").path, "listen"] + arguments
         let output = Pipe(), log = Pipe()
         process.standardOutput = output
         process.standardError = log
         try process.run()
         var logText = ""
-        while !logText.contains("listen: socket:") {
+        while !logText.contains(ready) {
             let data = log.fileHandleForReading.availableData
             if data.isEmpty { break }
             logText += String(decoding: data, as: UTF8.self)
@@ -138,6 +140,69 @@ extension ListenOutputTests {
         #expect(output.contains("packets 20, duplicates 0"), "\(output)")
         #expect(output.range(of: #"latency send->receive µs \(n=20\): p50 [0-9.]+ p99 [0-9.]+ p99.9 [0-9.]+ max [0-9.]+"#,
                              options: .regularExpression) != nil, "\(output)")
+    }
+}
+
+extension ListenOutputTests {
+    @Test func xdpBackendReceivesTheChannelWhileArpPingAndOtherPortsStillReachTheKernel() throws {
+        guard requireRoot("AF_XDP on veth namespaces") else { return }
+        let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let built = try VethNamespacePair.command(["bash", repository.appendingPathComponent("scripts/build-bpf.sh").path])
+        let object = built.split(separator: "\n").first { $0.hasSuffix("/tickwire_xdp.o") }.map(String.init)
+            ?? repository.appendingPathComponent(".build-bpf/tickwire_xdp.o").path
+        let pair = try VethNamespacePair()
+        defer { pair.tearDown() }
+        let group = UdpEndpoint(address: "239.77.2.3", port: 30_203)
+        let other = UdpEndpoint(address: pair.b.address, port: 30_299)
+        let kernelSocket = try pair.run(in: pair.b) { try PlainReceiver(port: other.port) }
+        var pinged = ""
+        let (status, output, log) = try listen(
+            ["--channel", "\(group)", "--iface", pair.b.interface, "--backend", "xdp", "--exit-on-end", "--idle-sleep-us", "100"],
+            pair: pair, environment: ["TICKWIRE_XDP_OBJECT=\(object)"], ready: "listen: xdp"
+        ) {
+            pinged = try pair.execute(in: pair.a, ["ping", "-c", "1", "-W", "2", pair.b.address])
+            let sender = try MulticastSender()
+            sender.send([7, 7, 7], to: other)
+            var packets = PacketBuilder(session: Self.session, channel: 3)
+            let btc = WireInstrumentDefinition(
+                instrument: InstrumentId(0), venueCode: Venue.okx.rawValue, priceScale: Scale(1), quantityScale: Scale(2),
+                symbol: WireSymbol("BTC-USDT")!)
+            sender.send(packets.next { _ = $0.append(btc) }, to: group)
+            sender.send(packets.next { writer in
+                _ = writer.beginSnapshotChunk(instrument: btc.instrument, chunkIndex: 0, incrementalSequence: 2, venueUpdateId: 9)
+                _ = writer.appendSnapshotLevel(.bid, price: Price(mantissa: 1_000), quantity: Quantity(mantissa: 150))
+                _ = writer.appendSnapshotLevel(.ask, price: Price(mantissa: 1_001), quantity: Quantity(mantissa: 5))
+                writer.finishSnapshotChunk(isLast: true)
+            }, to: group)
+            for _ in 0..<3 { sender.send(packets.endOfSession(), to: group) }
+        }
+        #expect(status == 0, "\(log)")
+        #expect(output.hasPrefix(#"{"venue":"okx","symbol":"BTC-USDT","update_id":9,"valid":true,"bids":[["100","1.5"]],"asks":[["100.1","0.05"]],"recv_ns":"#), "\(output)")
+        #expect(pinged.contains("1 received"), "\(pinged)")
+        #expect(kernelSocket.receive() == [7, 7, 7])
+    }
+}
+
+/// A plain UDP socket bound to a port (in the namespace of the thread that makes it).
+final class PlainReceiver {
+    let fd: Int32
+    init(port: UInt16) throws {
+        fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = port.bigEndian
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard fd >= 0, bound == 0 else { throw POSIXError(.EADDRINUSE) }
+    }
+    deinit { close(fd) }
+
+    /// The datagram waiting, if any.
+    func receive() -> [UInt8]? {
+        var buffer = [UInt8](repeating: 0, count: 2048)
+        let count = recv(fd, &buffer, buffer.count, 0)
+        return count >= 0 ? Array(buffer.prefix(count)) : nil
     }
 }
 
