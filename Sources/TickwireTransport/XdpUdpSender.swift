@@ -63,7 +63,7 @@ public final class XdpUdpSender: UdpSender {
     /// Kicks per send before the rest of a batch is reported as `wouldBlock`.
     static let kickAttempts = 8
     /// How long a queue still held by a just-closed socket (EBUSY) is retried.
-    static let busyRetryNanoseconds: UInt64 = 200_000_000
+    static let busyRetryNanoseconds: UInt64 = 500_000_000
 
     public init(configuration: SenderConfiguration) throws(XdpSenderError) {
         guard let name = configuration.interface else { throw .noInterface }

@@ -96,16 +96,23 @@ int main(int argc, char **argv) {
     struct xsk_ring_prod fill, tx;
     struct xsk_ring_cons completion;
     struct xsk_umem *umem;
-    struct xsk_umem_config umem_config = {.fill_size = 64, .comp_size = RING_SIZE, .frame_size = FRAME_SIZE};
-    int rc = xsk_umem__create(&umem, area, (uint64_t)FRAME_COUNT * FRAME_SIZE, &fill, &completion, &umem_config);
-    if (rc) { fprintf(stderr, "xsk_umem__create: %s\n", strerror(-rc)); return 1; }
     struct xsk_socket *xsk;
+    struct xsk_umem_config umem_config = {.fill_size = 64, .comp_size = RING_SIZE, .frame_size = FRAME_SIZE};
     struct xsk_socket_config config = {
         .tx_size = RING_SIZE, .libxdp_flags = XSK_LIBXDP_FLAGS__INHIBIT_PROG_LOAD,
         .bind_flags = XDP_COPY | XDP_USE_NEED_WAKEUP,
     };
-    rc = xsk_socket__create(&xsk, ifname, queue, umem, NULL, &tx, &config);
-    if (rc) { fprintf(stderr, "xsk_socket__create: %s\n", strerror(-rc)); return 1; }
+    // The queue stays busy (EBUSY) briefly after the previous sender closed its socket; a
+    // failed bind leaves the UMEM registration unusable, so each attempt makes a fresh one.
+    for (int attempt = 0;; attempt++) {
+        int rc = xsk_umem__create(&umem, area, (uint64_t)FRAME_COUNT * FRAME_SIZE, &fill, &completion, &umem_config);
+        if (rc) { fprintf(stderr, "xsk_umem__create: %s\n", strerror(-rc)); return 1; }
+        rc = xsk_socket__create(&xsk, ifname, queue, umem, NULL, &tx, &config);
+        if (rc == 0) break;
+        xsk_umem__delete(umem);
+        if (rc != -EBUSY || attempt == 100) { fprintf(stderr, "xsk_socket__create: %s\n", strerror(-rc)); return 1; }
+        usleep(5000);
+    }
     int fd = xsk_socket__fd(xsk);
 
     uint64_t free_frames[FRAME_COUNT];
