@@ -212,6 +212,7 @@ public struct VenueFeed<Adapter: VenueAdapter, Observer: BookObserver> {
         for instrument in instruments {
             keeper.bookInvalid(instrument, reason: .disconnected, receiveTime: now)
         }
+        keeper.observer.batchEnded()
         epoch += 1
         fetcher?.beginEpoch(epoch)  // snapshots under way are for the old connection
         snapshotRequestsWaiting = false
@@ -255,11 +256,15 @@ public struct VenueFeed<Adapter: VenueAdapter, Observer: BookObserver> {
             lost("connection lost: \(error)")
             return 0
         }
+        if delivered > 0 { keeper.observer.batchEnded() }
         if _slowPath(client.state != .open) {
             lost(lastError ?? "connection closed", code: closedCode)
             return delivered
         }
-        if let snapshotResults, let pointer = snapshotResults.tryPop() { deliver(SnapshotFetcher.job(from: pointer)) }
+        if let snapshotResults, let pointer = snapshotResults.tryPop() {
+            deliver(SnapshotFetcher.job(from: pointer))
+            keeper.observer.batchEnded()
+        }
         if _slowPath(snapshotRequestsWaiting) { snapshotRequestsWaiting = fetcher?.flushOverflow() ?? false }
         if _slowPath(reconnectRequested != nil) {
             let why = reconnectRequested!

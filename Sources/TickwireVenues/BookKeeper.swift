@@ -7,6 +7,26 @@ public protocol BookObserver {
     mutating func bookUpdated(_ instrument: InstrumentId, book: OrderBook, venueUpdateId: UInt64, receiveTime: UInt64)
     /// `instrument`'s book turned invalid (once per transition, not per message).
     mutating func bookInvalidated(_ instrument: InstrumentId, reason: BookStatus.Reason, receiveTime: UInt64)
+
+    // What a publisher needs besides whole books (each has a do-nothing default):
+
+    /// A venue snapshot starts replacing `instrument`'s book; its levels follow as deltas.
+    mutating func snapshotBegan(_ instrument: InstrumentId)
+    /// A delta was applied to a book that is not invalid. The message it belongs to may still
+    /// fail its checks: only `bookUpdated` says the update is true.
+    mutating func deltaApplied(_ delta: BookDelta)
+    mutating func tradeReceived(_ trade: Trade)
+    mutating func quoteReceived(_ quote: BestBidOffer)
+    /// Every message of one read from the venue connection has been handled.
+    mutating func batchEnded()
+}
+
+extension BookObserver {
+    @inlinable public mutating func snapshotBegan(_ instrument: InstrumentId) {}
+    @inlinable public mutating func deltaApplied(_ delta: BookDelta) {}
+    @inlinable public mutating func tradeReceived(_ trade: Trade) {}
+    @inlinable public mutating func quoteReceived(_ quote: BestBidOffer) {}
+    @inlinable public mutating func batchEnded() {}
 }
 
 /// Applies a venue adapter's events to the books and is the one judge of their truth:
@@ -65,12 +85,14 @@ public struct BookKeeper<Observer: BookObserver>: VenueEventSink {
     public mutating func snapshotBegins(_ instrument: InstrumentId, receiveTime: UInt64) {
         books.withBook(instrument) { $0.clear() }
         setState(.building, of: instrument)
+        observer.snapshotBegan(instrument)
     }
 
     @inlinable
     public mutating func bookDelta(_ delta: BookDelta) {
         guard _fastPath(states[delta.instrument.index] != .invalid) else { return }
         books.withBook(delta.instrument) { $0.set(delta.side, price: delta.price, quantity: delta.quantity) }
+        observer.deltaApplied(delta)
     }
 
     public mutating func updateComplete(
@@ -97,9 +119,9 @@ public struct BookKeeper<Observer: BookObserver>: VenueEventSink {
         observer.bookUpdated(instrument, book: book, venueUpdateId: venueUpdateId, receiveTime: receiveTime)
     }
 
-    public mutating func trade(_ trade: Trade) {}
+    public mutating func trade(_ trade: Trade) { observer.tradeReceived(trade) }
 
-    public mutating func bestBidOffer(_ quote: BestBidOffer) {}
+    public mutating func bestBidOffer(_ quote: BestBidOffer) { observer.quoteReceived(quote) }
 
     public mutating func bookInvalid(_ instrument: InstrumentId, reason: BookStatus.Reason, receiveTime: UInt64) {
         invalidate(instrument, reason: reason, receiveTime: receiveTime)

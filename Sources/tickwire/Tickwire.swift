@@ -42,11 +42,6 @@ extension PlannedCommand {
     }
 }
 
-struct Run: PlannedCommand {
-    static let configuration = CommandConfiguration(abstract: "Run the feeder daemon.")
-    static let plannedIn = "the daemon issue"
-}
-
 struct Demo: PlannedCommand {
     static let configuration = CommandConfiguration(abstract: "Simulator, pipeline and listener in one go, on loopback.")
     static let plannedIn = "the daemon issue"

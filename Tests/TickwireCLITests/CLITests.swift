@@ -36,7 +36,7 @@ var productsDirectory: URL {
 }
 
 @Suite struct PlannedCommandTests {
-    @Test(arguments: [["run"], ["demo"], ["record"], ["replay"]])
+    @Test(arguments: [["demo"], ["record"], ["replay"]])
     func aCommandNotBuiltYetSaysSoAndFails(arguments: [String]) throws {
         let (status, output) = try runTickwire(arguments)
         #expect(status == 3)

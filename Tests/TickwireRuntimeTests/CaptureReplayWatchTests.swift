@@ -3,92 +3,149 @@ import Testing
 import TickwireCore
 import TickwireTestSupport
 
-/// The recorded Binance captures end to end, through the two real processes a user runs:
+/// The recorded Binance captures end to end, through the real processes a user runs.
 /// `tickwire simulate --replay` serves the file (WebSocket frames in recorded order and the
-/// recorded REST snapshot when asked), `tickwire watch` syncs by the venue's rules and prints
-/// one jsonl line per applied update. Every printed book must equal the reference book that
-/// BinanceReference builds from the same file by the documented rule, in the same order.
+/// recorded REST snapshot when asked). Either `tickwire watch` syncs by the venue's rules and
+/// prints one jsonl line per applied update, or `tickwire run` publishes the books on a
+/// multicast channel across a veth pair and `tickwire listen` rebuilds them and prints the
+/// same lines. Every printed book must equal the reference book that BinanceReference builds
+/// from the same file by the documented rule, in the same order.
 @Suite(.serialized) struct CaptureReplayWatchTests {
     static let depth = 20
 
-    @Test func theSpotCaptureReplayedIntoWatchPrintsExactlyTheReferenceBooks() throws {
-        try replay(venue: "binance-spot", file: "binance/spot-ethusdt-20240808.gz", depthStream: "depth@100ms",
-                   reference: .spot, quantityScale: 8)
-    }
+    struct Capture {
+        var venue: String
+        var file: String
+        var depthStream: String
+        var reference: BinanceReference.Venue
+        /// ETHUSDT: prices in cents on both venues; spot quantities reach 5 decimals on the
+        /// wire, so spot keeps Binance's own 8.
+        var quantityScale: Int
+        var restDepth: Int
 
-    @Test func theUSDMCaptureReplayedIntoWatchPrintsExactlyTheReferenceBooks() throws {
-        try replay(venue: "binance-usdm", file: "binance/usdm-ethusdt-20240808.gz", depthStream: "depth@0ms",
-                   reference: .usdm, quantityScale: 3)
-    }
+        static let spot = Capture(venue: "binance-spot", file: "binance/spot-ethusdt-20240808.gz", depthStream: "depth@100ms",
+                                  reference: .spot, quantityScale: 8, restDepth: 5000)
+        static let usdm = Capture(venue: "binance-usdm", file: "binance/usdm-ethusdt-20240808.gz", depthStream: "depth@0ms",
+                                  reference: .usdm, quantityScale: 3, restDepth: 1000)
 
-    /// ETHUSDT: prices in cents on both venues; spot quantities reach 5 decimals on the wire, so
-    /// spot keeps Binance's own 8.
-    func replay(venue: String, file: String, depthStream: String, reference referenceVenue: BinanceReference.Venue,
-                quantityScale: Int) throws {
-        let capture = try SampleCapture(file)
-        var reference = BinanceReference(venue: referenceVenue, priceScale: 2, quantityScale: quantityScale, top: Self.depth)
-        try capture.bytes.withUnsafeBufferPointer { bytes in
-            for line in capture.lines where capture.contains(line, "@depth") || capture.contains(line, #"{"lastUpdateId""#) {
-                try reference.line(Data(bytes[line.frame]))
+        func referenceBooks() throws -> BinanceReference {
+            let capture = try SampleCapture(file)
+            var reference = BinanceReference(venue: self.reference, priceScale: 2, quantityScale: quantityScale, top: CaptureReplayWatchTests.depth)
+            try capture.bytes.withUnsafeBufferPointer { bytes in
+                for line in capture.lines where capture.contains(line, "@depth") || capture.contains(line, #"{"lastUpdateId""#) {
+                    try reference.line(Data(bytes[line.frame]))
+                }
+            }
+            #expect(reference.gaps == 0)
+            #expect(reference.staleSnapshots == 0)
+            return reference
+        }
+
+        /// The replay server (inside `namespace` when given) and the venue file pointing at it.
+        func startSimulator(in namespace: String? = nil, directory: String) throws -> (RunningTickwire, config: String) {
+            let simulator = try RunningTickwire(inNamespace: namespace, [
+                "simulate", "--venue", venue, "--replay", SampleCapture.path(file), "--replay-speed", "0",
+                "--price-scale", "2", "--quantity-scale", "\(quantityScale)"])
+            let banner = try simulator.waitForLines(3)
+            let listening = try #require(banner.first { $0.hasPrefix("listening ") })
+            let rest = try #require(banner.first { $0.hasPrefix("rest ") })
+            let path = directory + "/\(venue).toml"
+            try writeFile(path, """
+                adapter = "\(venue)"
+                ws_url = "\(listening.dropFirst("listening ".count).dropLast())"
+                rest_url = "\(rest.dropFirst("rest ".count).dropLast())"
+                symbols = ["ETHUSDT"]
+                depth = \(restDepth)
+                streams = ["\(depthStream)", "trade", "bookTicker"]
+                [scales]
+                ETHUSDT = { price = 2, quantity = \(quantityScale) }
+                """)
+            return (simulator, path)
+        }
+
+        /// The printed lines against the reference: all valid, in order, equal; the last one
+        /// says the book is gone with the connection (the replay's end).
+        func expectEqual(_ output: [String], to reference: BinanceReference, _ what: String) throws {
+            var printed = try output.map(BookLine.init)
+            let closing = printed.popLast()
+            let last = try #require(closing)
+            #expect(!last.valid && last.reason == "disconnected", "\(last)")
+            let firstInvalid = printed.first { !$0.valid }
+            #expect(firstInvalid == nil, "no book went invalid before the end")
+            #expect(printed.allSatisfy { $0.venue == venue && $0.symbol == "ETHUSDT" })
+            #expect(printed.count == reference.published.count)
+            var mismatches = 0
+            for (index, (line, want)) in zip(printed, reference.published).enumerated() {
+                let got = try PublishedBook(updateId: line.updateId, bids: levels(line.bids), asks: levels(line.asks))
+                guard got != want else { continue }
+                mismatches += 1
+                if mismatches <= 3 { Issue.record("line #\(index): printed \(got), reference \(want)") }
+            }
+            #expect(mismatches == 0)
+            let final = try #require(reference.published.last)
+            #expect(printed.last?.updateId == final.updateId)
+            #expect(printed.count > 1000)
+            print("replay \(file) \(what): \(printed.count) books printed and equal to the reference "
+                  + "(top \(CaptureReplayWatchTests.depth)), final u=\(final.updateId)")
+        }
+
+        func levels(_ pairs: [[String]]) throws -> [BookLevel] {
+            try pairs.map { pair in
+                BookLevel(price: Price(mantissa: try BinanceReference.fixed(pair[0], scale: 2)),
+                          quantity: Quantity(mantissa: try BinanceReference.fixed(pair[1], scale: quantityScale)))
             }
         }
-        #expect(reference.gaps == 0)
-        #expect(reference.staleSnapshots == 0)
+    }
 
-        let simulator = try RunningTickwire(["simulate", "--venue", venue, "--replay", SampleCapture.path(file), "--replay-speed", "0",
-                                             "--price-scale", "2", "--quantity-scale", "\(quantityScale)"])
-        defer { if simulator.process.isRunning { simulator.process.terminate() } }
-        let banner = try simulator.waitForLines(3)
-        let listening = try #require(banner.first { $0.hasPrefix("listening ") })
-        let rest = try #require(banner.first { $0.hasPrefix("rest ") })
-        let wsURL = listening.dropFirst("listening ".count).dropLast()
-        let restURL = rest.dropFirst("rest ".count).dropLast()
-
-        let directory = temporaryDirectory()
-        try writeFile(directory + "/\(venue).toml", """
-            adapter = "\(venue)"
-            ws_url = "\(wsURL)"
-            rest_url = "\(restURL)"
-            symbols = ["ETHUSDT"]
-            depth = \(referenceVenue == .spot ? 5000 : 1000)
-            streams = ["\(depthStream)", "trade", "bookTicker"]
-            [scales]
-            ETHUSDT = { price = 2, quantity = \(quantityScale) }
-            """)
-        let watch = try RunningTickwire(["watch", "--config", directory + "/\(venue).toml", "--depth", "\(Self.depth)", "--once"])
+    @Test(arguments: [Capture.spot, Capture.usdm])
+    func theCaptureReplayedIntoWatchPrintsExactlyTheReferenceBooks(_ capture: Capture) throws {
+        let reference = try capture.referenceBooks()
+        let (simulator, config) = try capture.startSimulator(directory: temporaryDirectory())
+        let watch = try RunningTickwire(["watch", "--config", config, "--depth", "\(Self.depth)", "--once"])
         let watchStatus = try watch.waitForExit(timeout: .seconds(300))
         #expect(watchStatus == 0, "\(watch.standardError)")
         let simulatorStatus = try simulator.waitForExit(timeout: .seconds(30))
         #expect(simulatorStatus == 0, "\(simulator.standardError)")
-
-        var printed = try watch.lines.map(BookLine.init)
-        // The replay's end closes the connection: the book is no longer kept, and says so once.
-        let closing = printed.popLast()
-        let last = try #require(closing)
-        #expect(!last.valid && last.reason == "disconnected", "\(last)")
-        let firstInvalid = printed.first { !$0.valid }
-        #expect(firstInvalid == nil, "no book went invalid before the end")
-        #expect(printed.allSatisfy { $0.venue == venue && $0.symbol == "ETHUSDT" })
-        #expect(printed.count == reference.published.count)
-        var mismatches = 0
-        for (index, (line, want)) in zip(printed, reference.published).enumerated() {
-            let got = try PublishedBook(updateId: line.updateId, bids: levels(line.bids, quantityScale), asks: levels(line.asks, quantityScale))
-            guard got != want else { continue }
-            mismatches += 1
-            if mismatches <= 3 { Issue.record("line #\(index): printed \(got), reference \(want)") }
-        }
-        #expect(mismatches == 0)
-        let final = try #require(reference.published.last)
-        #expect(printed.last?.updateId == final.updateId)
-        #expect(printed.count > 1000)
-        print("replay \(file) into tickwire watch: \(printed.count) books printed and equal to the reference "
-              + "(top \(Self.depth)), final u=\(final.updateId)")
+        try capture.expectEqual(watch.lines, to: reference, "into tickwire watch")
     }
 
-    func levels(_ pairs: [[String]], _ quantityScale: Int) throws -> [BookLevel] {
-        try pairs.map { pair in
-            BookLevel(price: Price(mantissa: try BinanceReference.fixed(pair[0], scale: 2)),
-                      quantity: Quantity(mantissa: try BinanceReference.fixed(pair[1], scale: quantityScale)))
+    enum Path: String, CustomStringConvertible {
+        case lossless, lossRecoveredByRetransmission
+        var description: String { rawValue }
+    }
+
+    /// simulate and run in one namespace, listen in the other, the channel crossing the veth
+    /// pair as multicast. With 5 % of the datagrams lost on the way into the listener's namespace, every gap is
+    /// repaired by retransmission and the printed books are still exactly the reference's.
+    @Test(arguments: [Path.lossless])
+    func theSpotCaptureThroughRunAndListenPrintsExactlyTheReferenceBooks(_ path: Path) throws {
+        guard requireRoot("the channel crosses a veth pair between network namespaces") else { return }
+        let capture = Capture.spot
+        let reference = try capture.referenceBooks()
+        let pair = try VethNamespacePair()
+        defer { pair.tearDown() }
+        if path == .lossRecoveredByRetransmission { try pair.addLoss(percent: 5, arrivingAt: pair.b) }
+        let (simulator, config) = try capture.startSimulator(in: pair.a.namespace, directory: temporaryDirectory())
+        let group = "239.77.0.1:30001", snapshots = "239.77.0.2:30002", retransmit = "\(pair.a.address):30100"
+        let listen = try RunningTickwire(inNamespace: pair.b.namespace, [
+            "listen", "--channel", group, "--snapshot", snapshots, "--retransmit", retransmit, "--iface", pair.b.interface,
+            "--depth", "\(Self.depth)", "--exit-on-end"])
+        usleep(200_000)  // the listener has joined before the first packet
+        let run = try RunningTickwire(inNamespace: pair.a.namespace, [
+            "run", "--venue", config, "--channel", group, "--snapshot", snapshots, "--retransmit", retransmit,
+            "--iface", pair.a.interface, "--once"])
+        let runStatus = try run.waitForExit(timeout: .seconds(300))
+        #expect(runStatus == 0, "\(run.standardError)")
+        let listenStatus = try listen.waitForExit(timeout: .seconds(60))
+        #expect(listenStatus == 0, "\(listen.standardError)")
+        let simulatorStatus = try simulator.waitForExit(timeout: .seconds(30))
+        #expect(simulatorStatus == 0, "\(simulator.standardError)")
+        try capture.expectEqual(listen.lines, to: reference, "through tickwire run and listen (\(path))")
+        let summary = listen.standardError
+        #expect(summary.contains("gaps 0") == (path == .lossless), "\(summary)")
+        if path == .lossRecoveredByRetransmission {
+            #expect(summary.contains("packets lost 0"), "every lost packet came back: \(summary)")
         }
+        print(summary.split(separator: "\n").last.map(String.init) ?? "")
     }
 }

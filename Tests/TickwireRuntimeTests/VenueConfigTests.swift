@@ -26,7 +26,7 @@ import TickwireVenues
 
     @Test func shippedScalesAreTheDocumentedOnes() throws {
         let spot = try VenueConfig.load(path: packageRoot.appendingPathComponent("config/binance-spot.toml").path)
-        #expect(spot.symbols[0] == .init(name: "BTCUSDT", priceScale: Scale(2), quantityScale: Scale(5)))
+        #expect(spot.symbols[0] == .init(name: "BTCUSDT", priceScale: Scale(2), quantityScale: Scale(8)))
         #expect(spot.connectionURL == "wss://stream.binance.com:9443/stream")
         let kraken = try VenueConfig.load(path: packageRoot.appendingPathComponent("config/kraken.toml").path)
         #expect(kraken.symbols[0] == .init(name: "BTC/USD", priceScale: Scale(1), quantityScale: Scale(8)))

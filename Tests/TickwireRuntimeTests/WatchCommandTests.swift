@@ -11,9 +11,15 @@ final class RunningTickwire: @unchecked Sendable {
     private var errors = Data()
     private let done = DispatchSemaphore(value: 0)
 
-    init(binary: URL = productsDirectory.appendingPathComponent("tickwire"), _ arguments: [String]) throws {
-        process.executableURL = binary
-        process.arguments = arguments
+    /// `namespace`: run it inside that network namespace (`ip netns exec`).
+    init(binary: URL = productsDirectory.appendingPathComponent("tickwire"), inNamespace namespace: String? = nil, _ arguments: [String]) throws {
+        if let namespace {
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            process.arguments = ["ip", "netns", "exec", namespace, binary.path] + arguments
+        } else {
+            process.executableURL = binary
+            process.arguments = arguments
+        }
         let out = Pipe(), err = Pipe()
         process.standardOutput = out
         process.standardError = err

@@ -113,9 +113,15 @@ public final class VethNamespacePair: @unchecked Sendable {
         try Self.command(["ip", "netns", "exec", side.namespace] + arguments)
     }
 
-    /// Drops `percent` % of the packets leaving `side`'s veth (`tc qdisc add … netem loss`).
-    public func addLoss(percent: Double, on side: Side) throws {
-        try execute(in: side, ["tc", "qdisc", "add", "dev", side.interface, "root", "netem", "loss", "\(percent)%"])
+    /// Drops `percent` % (a whole number) of the UDP datagrams arriving in `side`'s namespace,
+    /// or only of those sent to `group`: nftables' `numgen random` in prerouting (this kernel
+    /// has no netem qdisc). The rules go with the namespace.
+    public func addLoss(percent: Int, arrivingAt side: Side, onlyTo group: String? = nil) throws {
+        precondition((1...100).contains(percent), "loss percent must be 1...100")
+        try execute(in: side, ["nft", "add", "table", "ip", "loss"])
+        try execute(in: side, ["nft", "add", "chain", "ip", "loss", "in", "{ type filter hook prerouting priority -300 ; }"])
+        let match = group.map { ["ip", "daddr", $0] } ?? ["udp", "dport", "1-65535"]
+        try execute(in: side, ["nft", "add", "rule", "ip", "loss", "in"] + match + ["numgen", "random", "mod", "100", "<", "\(percent)", "drop"])
     }
 
     /// A command that exited non-zero: the command line, status and standard error.
