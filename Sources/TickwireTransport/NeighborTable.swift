@@ -31,20 +31,25 @@ public enum NeighborTable {
     /// The Ethernet address frames to `destination` leaving `interface` go to: the
     /// destination itself when on-link, else its gateway (longest matching route).
     public static func resolve(_ destination: IPv4Address, on interface: NetworkInterface) throws(NeighborError) -> MACAddress {
-        let nextHop = interface.isOnLink(destination) ? destination : try gateway(for: destination, on: interface.name)
-        guard let mac = try entries(on: interface.name)[nextHop] else {
+        let nextHop = interface.isOnLink(destination)
+            ? destination
+            : try gateway(for: destination, on: interface.name, routeTable: read("/proc/thread-self/net/route"))
+        guard let mac = completeEntries(on: interface.name, arpTable: try read("/proc/thread-self/net/arp"))[nextHop] else {
             throw .unresolved(destination: destination, nextHop: nextHop, interface: interface.name)
         }
         return mac
     }
 
-    /// Complete ARP entries on `interface`: address -> MAC.
-    static func entries(on interface: String) throws(NeighborError) -> [IPv4Address: MACAddress] {
-        let path = "/proc/thread-self/net/arp"
+    private static func read(_ path: String) throws(NeighborError) -> String {
         guard let text = readSmallFile(path) else { throw .tableUnreadable(path: path) }
+        return text
+    }
+
+    /// Complete entries on `interface` in /proc/net/arp text: address -> MAC.
+    static func completeEntries(on interface: String, arpTable: String) -> [IPv4Address: MACAddress] {
         var entries: [IPv4Address: MACAddress] = [:]
         // "IP address  HW type  Flags  HW address  Mask  Device"; flag 0x2 (ATF_COM) = complete.
-        for line in text.split(separator: "\n").dropFirst() {
+        for line in arpTable.split(separator: "\n").dropFirst() {
             let fields = line.split(separator: " ", omittingEmptySubsequences: true)
             guard fields.count >= 6, fields[5] == interface,
                   let flags = UInt32(fields[2].dropFirst(2), radix: 16), flags & 0x2 != 0,
@@ -54,14 +59,13 @@ public enum NeighborTable {
         return entries
     }
 
-    /// The gateway of the longest-prefix route for `destination` through `interface`.
-    static func gateway(for destination: IPv4Address, on interface: String) throws(NeighborError) -> IPv4Address {
-        let path = "/proc/thread-self/net/route"
-        guard let text = readSmallFile(path) else { throw .tableUnreadable(path: path) }
+    /// The next hop for `destination` through `interface` in /proc/net/route text: the
+    /// gateway of the longest matching prefix, or the destination itself for an on-link route.
+    static func gateway(for destination: IPv4Address, on interface: String, routeTable: String) throws(NeighborError) -> IPv4Address {
         var best: (mask: UInt32, gateway: UInt32)?
         // "Iface Destination Gateway Flags RefCnt Use Metric Mask ..."; addresses are the
         // network-order words printed as native hex.
-        for line in text.split(separator: "\n").dropFirst() {
+        for line in routeTable.split(separator: "\n").dropFirst() {
             let fields = line.split(whereSeparator: { $0 == "\t" || $0 == " " })
             guard fields.count >= 8, fields[0] == interface,
                   let network = UInt32(fields[1], radix: 16), let gateway = UInt32(fields[2], radix: 16),

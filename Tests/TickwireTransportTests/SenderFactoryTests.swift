@@ -54,6 +54,12 @@ struct SenderFactoryTests {
         }
     }
 
+    @Test func whenTheInterfaceDoesNotExistTheFallbackFailsTooWithTheStandardSendersError() {
+        #expect(throws: SenderStartError.standard(SystemError("if_nametoindex", errno: ENODEV))) {
+            try SenderConfiguration(kind: .xdp, interface: "tw-none0").makeSender()
+        }
+    }
+
     @Test func xdpThatStartsIsTheSenderBuilt() throws {
         guard requireRoot("AF_XDP over veth") else { return }
         let pair = try VethNamespacePair()
