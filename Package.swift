@@ -115,6 +115,7 @@ let package = Package(
                 "TickwireTransport",
                 "TickwireClient",
                 .product(name: "Benchmark", package: "benchmark"),
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
             ],
             path: "Benchmarks/CoreBenchmarks",
             swiftSettings: hotPathSettings,

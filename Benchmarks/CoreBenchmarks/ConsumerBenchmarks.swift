@@ -1,4 +1,5 @@
 import Benchmark
+import Histogram
 import TickwireClient
 import TickwireCore
 
@@ -17,6 +18,14 @@ func consumerBenchmarks() {
     Benchmark("ConsumerDecodeAndRebuildBooksPerMessage", configuration: perMessage) { _ in
         stream.feed()
         blackHole(stream.client.handler.updates)
+    }
+
+    // `listen --format stats` records every packet's send→receive latency in an HdrHistogram
+    // on the receive thread: with a fixed range it must not allocate either.
+    var latencies = Histogram<UInt64>(highestTrackableValue: 60_000_000_000, numberOfSignificantValueDigits: .three)
+    Benchmark("ListenLatencyHistogramRecordPerValue", configuration: perMessage) { benchmark in
+        for index in benchmark.scaledIterations { _ = latencies.record(UInt64(5_000 + index * 37)) }
+        blackHole(latencies.totalCount)
     }
 }
 
