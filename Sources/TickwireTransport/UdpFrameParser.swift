@@ -80,20 +80,19 @@ public struct UdpFrame {
     /// The UDP payload, `UDP length - 8` bytes (Ethernet padding after it is ignored).
     public var payload: UnsafeRawBufferPointer
 
-    @usableFromInline static var ethernetHeaderLength: Int { 14 }
-    @usableFromInline static var vlanTagLength: Int { 4 }
-    @usableFromInline static var etherTypeIPv4: UInt16 { 0x0800 }
-    @usableFromInline static var etherTypeVlan: UInt16 { 0x8100 }
-    @usableFromInline static var ipv4MinimumHeaderLength: Int { 20 }
-    @usableFromInline static var udpHeaderLength: Int { 8 }
-    @usableFromInline static var protocolUDP: UInt8 { 17 }
+    static let ethernetHeaderLength = 14
+    static let vlanTagLength = 4
+    static let etherTypeIPv4: UInt16 = 0x0800
+    static let etherTypeVlan: UInt16 = 0x8100
+    static let ipv4MinimumHeaderLength = 20
+    static let udpHeaderLength = 8
+    static let protocolUDP: UInt8 = 17
     /// MF flag and the 13-bit fragment offset.
-    @usableFromInline static var fragmentBits: UInt16 { 0x3FFF }
+    static let fragmentBits: UInt16 = 0x3FFF
 
     /// Ethernet II (optionally one 802.1Q tag), IPv4 (options allowed, header checksum
     /// verified), UDP. The UDP checksum is not verified: on veth and with checksum offload it
     /// is legitimately partial; the wire protocol checks its own structure.
-    @inlinable
     public init(parsing frame: UnsafeRawBufferPointer) throws(UdpFrameDropReason) {
         guard let base = frame.baseAddress, frame.count >= Self.ethernetHeaderLength else { throw .truncatedEthernet }
         var etherType = Self.bigEndian(base, 12, as: UInt16.self)
@@ -112,7 +111,9 @@ public struct UdpFrame {
         guard ipHeaderLength >= Self.ipv4MinimumHeaderLength, ipHeaderLength <= ipAvailable else { throw .badIPHeaderLength }
         let totalLength = Int(Self.bigEndian(base, ip + 2, as: UInt16.self))
         guard totalLength >= ipHeaderLength, totalLength <= ipAvailable else { throw .badIPTotalLength }
-        guard Self.onesComplementSum(base + ip, count: ipHeaderLength) == 0xFFFF else { throw .badIPChecksum }
+        // Summed over the header with its checksum field, a right checksum gives 0xFFFF.
+        let checksum = UdpFrameBuilder.fold(UdpFrameBuilder.onesComplementSum(base + ip, count: ipHeaderLength))
+        guard checksum == 0xFFFF else { throw .badIPChecksum }
         guard Self.bigEndian(base, ip + 6, as: UInt16.self) & Self.fragmentBits == 0 else { throw .fragment }
         guard base.load(fromByteOffset: ip + 9, as: UInt8.self) == Self.protocolUDP else { throw .notUDP }
         let udp = ip + ipHeaderLength
@@ -129,22 +130,8 @@ public struct UdpFrame {
         payload = UnsafeRawBufferPointer(start: base + udp + Self.udpHeaderLength, count: udpLength - Self.udpHeaderLength)
     }
 
-    @inlinable @inline(__always)
+    @inline(__always)
     static func bigEndian<Value: FixedWidthInteger>(_ base: UnsafeRawPointer, _ offset: Int, as: Value.Type) -> Value {
         Value(bigEndian: base.loadUnaligned(fromByteOffset: offset, as: Value.self))
-    }
-
-    /// RFC 1071 sum of `count` (even) bytes, folded to 16 bits: 0xFFFF over a header whose
-    /// checksum field is right.
-    @inlinable
-    static func onesComplementSum(_ bytes: UnsafeRawPointer, count: Int) -> UInt16 {
-        var sum: UInt32 = 0
-        var offset = 0
-        while offset < count {
-            sum &+= UInt32(bigEndian(bytes, offset, as: UInt16.self))
-            offset += 2
-        }
-        while sum > 0xFFFF { sum = (sum & 0xFFFF) &+ (sum >> 16) }
-        return UInt16(sum)
     }
 }
