@@ -58,6 +58,9 @@ public struct FeedClient<Handler: FeedHandler, Requester: RetransmissionRequeste
     private var loopComplete = false
     private var snapshotExpected: UInt64 = 0
     private var endedSession: UInt64?
+    /// The session followed before the current one: its stragglers (say, on the slower line)
+    /// must not switch back to it.
+    private var replacedSession: UInt64?
     private var endNextSequence: UInt64 = 0
 
     private struct OutstandingRequest {
@@ -115,7 +118,8 @@ public struct FeedClient<Handler: FeedHandler, Requester: RetransmissionRequeste
     public mutating func receiveIncremental(_ packet: UnsafeRawBufferPointer, line: FeedLine, receiveTime: UInt64) {
         guard let header = acceptedHeader(packet, snapshotChannel: false) else { return }
         if _slowPath(header.session != session || expectedSequence == 0) {
-            guard line != .retransmission, header.session != endedSession || expectedSequence == 0 else {
+            guard line != .retransmission,
+                  expectedSequence == 0 || (header.session != endedSession && header.session != replacedSession) else {
                 counters.otherSessionPackets &+= 1
                 return
             }
@@ -221,6 +225,7 @@ public struct FeedClient<Handler: FeedHandler, Requester: RetransmissionRequeste
 
     private mutating func startSession(_ header: PacketHeader, receiveTime: UInt64) {
         if expectedSequence != 0 {
+            replacedSession = session
             counters.sessionChanges &+= 1
             markAllOutOfSync(reason: .snapshotPending, receiveTime: receiveTime)
         }
