@@ -144,6 +144,35 @@ extension ListenOutputTests {
 }
 
 extension ListenOutputTests {
+    @Test func tablePrintsTheTopOfEveryBook() throws {
+        guard requireRoot("multicast across veth namespaces") else { return }
+        let pair = try VethNamespacePair()
+        defer { pair.tearDown() }
+        let group = UdpEndpoint(address: "239.77.2.4", port: 30_204)
+        let (status, output, log) = try listen(
+            ["--channel", "\(group)", "--iface", pair.b.interface, "--exit-on-end", "--format", "table", "--idle-sleep-us", "100"],
+            pair: pair
+        ) {
+            let sender = try MulticastSender()
+            var packets = PacketBuilder(session: Self.session, channel: 3)
+            let eth = WireInstrumentDefinition(
+                instrument: InstrumentId(2), venueCode: Venue.kraken.rawValue, priceScale: Scale(2), quantityScale: Scale(4),
+                symbol: WireSymbol("ETH/USD")!)
+            sender.send(packets.next { _ = $0.append(eth) }, to: group)
+            sender.send(packets.next { writer in
+                _ = writer.beginSnapshotChunk(instrument: eth.instrument, chunkIndex: 0, incrementalSequence: 2, venueUpdateId: 0)
+                _ = writer.appendSnapshotLevel(.bid, price: Price(mantissa: 250_010), quantity: Quantity(mantissa: 12_500))
+                _ = writer.appendSnapshotLevel(.ask, price: Price(mantissa: 250_020), quantity: Quantity(mantissa: 3))
+                writer.finishSnapshotChunk(isLast: true)
+            }, to: group)
+            for _ in 0..<3 { sender.send(packets.endOfSession(), to: group) }
+        }
+        #expect(status == 0, "\(log)")
+        let row = try #require(output.split(separator: "\n").last { $0.hasPrefix("kraken:ETH/USD") }, "\(output)")
+        #expect(row.split(separator: " ").prefix(5) == ["kraken:ETH/USD", "1.25", "2500.1", "2500.2", "0.0003"], "\(row)")
+        #expect(row.contains("VALID"))
+    }
+
     @Test func xdpBackendReceivesTheChannelWhileArpPingAndOtherPortsStillReachTheKernel() throws {
         guard requireRoot("AF_XDP on veth namespaces") else { return }
         let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
