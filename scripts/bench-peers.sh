@@ -304,6 +304,7 @@ senders_section() {
     clang -O2 -g -Wall -Werror -target bpf -I"/usr/include/$multiarch" -c "$ROOT/bpf/xdp_drop.c" -o "$PEERS_OUT/xdp_drop.o"
     gcc -O2 -Wall "$ROOT/scripts/peers/udp_sendto_peer.c" -o "$PEERS_OUT/senders_sendto"
     gcc -O2 -Wall "$ROOT/scripts/peers/xdp_tx_peer.c" -lxdp -lbpf -o "$PEERS_OUT/senders_c_libxdp"
+    gcc -O2 -Wall -shared -fPIC "$ROOT/scripts/peers/malloc_count.c" -o "$PEERS_OUT/malloc_count.so"
     compile_swift_harness_with "$ROOT/scripts/peers/senders_swift/main.swift" "$PEERS_OUT/senders_swift" "$bin" \
         TickwireTransport TickwireCore TickwireSystem
 
@@ -347,6 +348,16 @@ senders_section() {
         done
     done
     echo "   XdpUdpSender: $(ip netns exec "$ns_tx" "$PEERS_OUT/senders_swift" xdp "$if_tx" 10.78.0.2 $port $payload $batch 0.1 2>&1 >/dev/null)"
+    # Allocation check of both Swift senders' send path (package-benchmark cannot run AF_XDP):
+    # malloc calls under an LD_PRELOAD counter for a short and a 10x longer run; the hot path
+    # allocates nothing when both counts are equal.
+    local kind short long
+    for kind in standard xdp; do
+        short=$(ip netns exec "$ns_tx" env LD_PRELOAD="$PEERS_OUT/malloc_count.so" "$PEERS_OUT/senders_swift" $kind "$if_tx" 10.78.0.2 $port $payload $batch 0.2 2>&1 | awk '$1 == "malloc_calls" { print $2 }')
+        long=$(ip netns exec "$ns_tx" env LD_PRELOAD="$PEERS_OUT/malloc_count.so" "$PEERS_OUT/senders_swift" $kind "$if_tx" 10.78.0.2 $port $payload $batch 2 2>&1 | awk '$1 == "malloc_calls" { print $2 }')
+        echo "   $kind sender: $short malloc calls in a 0.2 s run, $long in a 2 s run"
+        record_result "senders_${kind}_send_path_mallocs" $((long - short)) mallocs
+    done
     ip netns del "$ns_tx"
     ip netns del "$ns_rx"
     trap - EXIT
