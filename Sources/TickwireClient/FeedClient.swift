@@ -69,6 +69,8 @@ public struct FeedClient<Handler: FeedHandler, Requester: RetransmissionRequeste
         var first: UInt64 = 0
         var end: UInt64 = 0
         var deadline: UInt64 = 0
+        /// 1 for the first request for a hole, then one more per retry.
+        var attempt = 1
     }
 
     public init(configuration: FeedClientConfiguration, handler: Handler, requester: Requester) throws(SystemError) {
@@ -192,6 +194,12 @@ public struct FeedClient<Handler: FeedHandler, Requester: RetransmissionRequeste
             receiveIncremental(packet, line: .retransmission, receiveTime: receiveTime)
             return
         }
+        guard header.session == session, header.channel == incrementalChannel else {
+            counters.otherSessionPackets &+= 1
+            return
+        }
+        // A reject's header carries the channel's next sequence, as a heartbeat's does.
+        noteNext(header.sequence, line: .retransmission)
         var reader = Self.reader(packet)
         while let message = Self.next(&reader) {
             if case .retransmitReject(let reject) = message { handleReject(reject, now: receiveTime) }
@@ -205,7 +213,14 @@ public struct FeedClient<Handler: FeedHandler, Requester: RetransmissionRequeste
         if request.active && now >= request.deadline {
             counters.retransmissionTimeouts &+= 1
             handler.channelEvent(.retransmissionTimedOut(firstSequence: request.first))
-            giveUpHole(now: now)
+            // UDP may have lost the request or its answer: ask again, then give up.
+            if request.attempt < configuration.retransmissionAttempts {
+                let attempt = request.attempt &+ 1
+                request.active = false
+                requestRetransmission(now: now, attempt: attempt)
+            } else {
+                giveUpHole(now: now)
+            }
         }
         guard expectedSequence != 0, endedSession != session else { return }
         let staleAfter = 3 &* configuration.heartbeatInterval
@@ -337,7 +352,7 @@ public struct FeedClient<Handler: FeedHandler, Requester: RetransmissionRequeste
     /// Where the current hole ends: the first packet held beyond it, or the announced next sequence.
     private var holeEnd: UInt64 { reorder.firstHeld(from: expectedSequence) ?? knownNext }
 
-    private mutating func requestRetransmission(now: UInt64) {
+    private mutating func requestRetransmission(now: UInt64, attempt: Int = 1) {
         let first = expectedSequence
         let count = UInt32(min(holeEnd &- first, UInt64(RetransmitRequest.maxCount)))
         let id = nextRequestId
@@ -352,7 +367,8 @@ public struct FeedClient<Handler: FeedHandler, Requester: RetransmissionRequeste
             return
         }
         request = OutstandingRequest(
-            active: true, id: id, first: first, end: first &+ UInt64(count), deadline: now &+ configuration.retransmissionTimeout)
+            active: true, id: id, first: first, end: first &+ UInt64(count), deadline: now &+ configuration.retransmissionTimeout,
+            attempt: attempt)
         counters.retransmissionRequests &+= 1
         handler.channelEvent(.retransmissionRequested(firstSequence: first, count: count))
     }

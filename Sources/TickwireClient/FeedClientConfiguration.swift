@@ -24,8 +24,11 @@ public struct FeedClientConfiguration: Sendable {
     public var packetSlotSize = 2048
     /// With two lines: how long (ns) a packet missing on one line is awaited on the other.
     public var lineArbitrationTimeout: UInt64 = 5_000_000
-    /// How long (ns) a retransmission request is awaited before the snapshot channel takes over.
+    /// How long (ns) a retransmission request is awaited before it is sent again or, after
+    /// `retransmissionAttempts`, the snapshot channel takes over.
     public var retransmissionTimeout: UInt64 = 200_000_000
+    /// Requests sent for one hole (UDP may lose a request or its answer) before giving it up.
+    public var retransmissionAttempts = 2
     /// The publisher's heartbeat interval (ns): a line is stale after three without a packet.
     public var heartbeatInterval: UInt64 = 1_000_000_000
     /// Where the books live (huge pages when available).

@@ -134,17 +134,24 @@ import TickwireCore
         #expect(client.levels(btc, .bid) == publisher.truthLevels(btc, .bid))
     }
 
-    @Test func aRetransmissionThatNeverComesTimesOutIntoSnapshotRecovery() throws {
+    @Test func aRetransmissionThatNeverComesIsAskedAgainThenGivenUpToSnapshotRecovery() throws {
         var publisher = TestPublisher()
         var client = try makeClient()
         startedFeed(&publisher, &client)
         _ = publisher.updatePacket(btc, [(.bid, 9_995, 2)])
         client.incremental(publisher.updatePacket(btc, [(.bid, 9_980, 1)]), at: 1_000)
         #expect(client.counters.retransmissionRequests == 1)
-        client.tick(now: 1_000 + client.configuration.retransmissionTimeout - 1)
+        let timeout = client.configuration.retransmissionTimeout
+        client.tick(now: 1_000 + timeout - 1)
         #expect(client.counters.retransmissionTimeouts == 0)
-        client.tick(now: 1_000 + client.configuration.retransmissionTimeout)
-        #expect(client.counters.retransmissionTimeouts == 1 && client.counters.packetsLost == 1)
+        // The first timeout asks again with a new request id; the second gives the hole up.
+        client.tick(now: 1_000 + timeout)
+        #expect(client.counters.retransmissionTimeouts == 1 && client.counters.packetsLost == 0)
+        #expect(client.requester.requests.count == 2)
+        #expect(client.requester.requests[1].request.requestId != client.requester.requests[0].request.requestId)
+        #expect(client.requester.requests[1].request.firstSequence == client.requester.requests[0].request.firstSequence)
+        client.tick(now: 1_000 + 2 * timeout)
+        #expect(client.counters.retransmissionTimeouts == 2 && client.counters.packetsLost == 1)
         #expect(!client.isUsable(btc) && client.isRecovering)
     }
 
