@@ -5,30 +5,6 @@ import TickwireSystem
 import Glibc
 #endif
 
-/// What the kernel gave for SO_SNDBUF, read back after setting it.
-public struct SendBufferReport: Equatable, Sendable, CustomStringConvertible {
-    public var requested: Int
-    /// getsockopt(SO_SNDBUF): the kernel doubles what it grants (bookkeeping overhead), so an
-    /// uncapped request reads back as 2 × `requested`.
-    public var obtained: Int
-    /// SO_SNDBUFFORCE worked (root / CAP_NET_ADMIN): `net.core.wmem_max` did not apply.
-    public var forced: Bool
-    /// `net.core.wmem_max` when the kernel capped the request, else nil.
-    public var cappedAt: Int?
-
-    /// The one-line warning with its remedy when the kernel capped the request.
-    public var warning: String? {
-        guard let cappedAt else { return nil }
-        return "SO_SNDBUF: asked for \(formatBytes(requested)), the kernel capped it at net.core.wmem_max = \(cappedAt)"
-            + " (read back \(obtained)); remedy: sysctl -w net.core.wmem_max=\(requested) (root network namespace)"
-            + " or run with CAP_NET_ADMIN for SO_SNDBUFFORCE"
-    }
-
-    public var description: String {
-        "SO_SNDBUF \(formatBytes(obtained / 2))\(forced ? " (forced)" : "")" + (warning.map { " — \($0)" } ?? "")
-    }
-}
-
 /// The standard path: a non-blocking kernel UDP socket sending batches with sendmmsg.
 /// Multicast leaves through `configuration.interface` when given; every packet refused by
 /// the kernel is counted and skipped; a full socket buffer stops the batch (`wouldBlock`).
@@ -36,7 +12,7 @@ public struct SendBufferReport: Equatable, Sendable, CustomStringConvertible {
 /// `send` allocates nothing: the sendmmsg descriptors and the destination address are
 /// preallocated here and filled per call.
 public final class StandardUdpSender: UdpSender {
-    public let sendBuffer: SendBufferReport
+    public let sendBuffer: SocketBufferReport
     /// The errno of the last packet the kernel refused (0: none yet); for `stats` and tests.
     public private(set) var lastSendErrno: Int32 = 0
     public let modeDescription: String
@@ -119,8 +95,8 @@ public final class StandardUdpSender: UdpSender {
     }
 
     /// Socket options in the order they matter: buffer, reuse, multicast, optional bind.
-    private static func configure(_ fd: Int32, _ configuration: SenderConfiguration) throws(SystemError) -> SendBufferReport {
-        let report = try setSendBuffer(fd, bytes: configuration.sendBufferBytes, force: configuration.forceSendBuffer)
+    private static func configure(_ fd: Int32, _ configuration: SenderConfiguration) throws(SystemError) -> SocketBufferReport {
+        let report = try configureSocketBuffer(fd, .send, bytes: configuration.sendBufferBytes, force: configuration.forceSendBuffer)
         try setOption(fd, SOL_SOCKET, SO_REUSEADDR, 1, "setsockopt(SO_REUSEADDR)")
         try setOption(fd, SOL_SOCKET, SO_REUSEPORT, 1, "setsockopt(SO_REUSEPORT)")
         try setOption(fd, Int32(IPPROTO_IP), IP_MULTICAST_TTL, Int32(configuration.multicastTTL), "setsockopt(IP_MULTICAST_TTL)")
@@ -141,50 +117,4 @@ public final class StandardUdpSender: UdpSender {
         }
         return report
     }
-
-    /// SO_SNDBUFFORCE first (ignores wmem_max; needs CAP_NET_ADMIN), else SO_SNDBUF; then
-    /// reads back what the kernel granted.
-    private static func setSendBuffer(_ fd: Int32, bytes: Int, force: Bool) throws(SystemError) -> SendBufferReport {
-        let requested = Int32(clamping: bytes)
-        var forced = false
-        if force {
-            do throws(SystemError) {
-                try setOption(fd, SOL_SOCKET, SO_SNDBUFFORCE, requested, "setsockopt(SO_SNDBUFFORCE)")
-                forced = true
-            } catch where error.errno == EPERM {
-                // Not privileged: the capped SO_SNDBUF below is the fallback.
-            }
-        }
-        if !forced { try setOption(fd, SOL_SOCKET, SO_SNDBUF, requested, "setsockopt(SO_SNDBUF)") }
-        var obtained: Int32 = 0
-        var length = socklen_t(MemoryLayout<Int32>.size)
-        try syscall("getsockopt(SO_SNDBUF)") { getsockopt(fd, SOL_SOCKET, SO_SNDBUF, &obtained, &length) }
-        let capped = Int(obtained) / 2 < Int(requested)
-        return SendBufferReport(requested: Int(requested), obtained: Int(obtained), forced: forced,
-                                cappedAt: capped ? readWmemMax() ?? Int(obtained) / 2 : nil)
-    }
-
-    private static func readWmemMax() -> Int? {
-        readSmallFile("/proc/sys/net/core/wmem_max").flatMap { Int($0.filter { !$0.isWhitespace }) }
-    }
-}
-
-/// setsockopt with an int value; a failure is a `SystemError` named `function`.
-func setOption(_ fd: Int32, _ level: Int32, _ option: Int32, _ value: Int32, _ function: StaticString) throws(SystemError) {
-    var value = value
-    try syscall(function) { setsockopt(fd, level, option, &value, socklen_t(MemoryLayout<Int32>.size)) }
-}
-
-/// if_nametoindex; an unknown name is `SystemError("if_nametoindex", ENODEV)`.
-func interfaceIndex(_ name: String) throws(SystemError) -> UInt32 {
-    let index = if_nametoindex(name)
-    if index == 0 { throw SystemError("if_nametoindex", errno: ctw_errno()) }
-    return index
-}
-
-/// "8 MiB", "212992 B": sizes as people read them in logs.
-func formatBytes(_ bytes: Int) -> String {
-    if bytes >= 1 << 20, bytes % (1 << 20) == 0 { return "\(bytes >> 20) MiB" }
-    if bytes >= 1 << 10, bytes % (1 << 10) == 0 { return "\(bytes >> 10) KiB" }
-    return "\(bytes) B"
 }
