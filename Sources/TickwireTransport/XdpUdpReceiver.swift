@@ -229,6 +229,8 @@ public final class XdpUdpReceiver: UdpReceiver {
                 } catch {
                     drops[error] += 1
                 }
+                // More frames back than the UMEM has would mean a kernel handing a frame out twice.
+                guard freeFrameCount < freeFrames.count else { continue }
                 freeFrames[freeFrameCount] = address - address % frameSize
                 freeFrameCount += 1
             }
