@@ -37,12 +37,12 @@ import Glibc
     /// Starts `listen` in `pair.b`, waits until it joined, runs `send` in `pair.a`, and returns
     /// the exit status and standard output once it exits (killed after 20 s).
     func listen(
-        _ arguments: [String], pair: VethNamespacePair, environment: [String] = [], ready: String = "listen: socket:", send: () throws -> Void
+        _ arguments: [String], pair: VethNamespacePair, environment: [String] = [], ready: String = "listen: socket:",
+        binary: URL = productsDirectory.appendingPathComponent("tickwire"), send: () throws -> Void
     ) throws -> (status: Int32, output: String, log: String) {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["ip", "netns", "exec", pair.b.namespace, "env"] + environment
-            + [productsDirectory.appendingPathComponent("tickwire").path, "listen"] + arguments
+        process.arguments = ["ip", "netns", "exec", pair.b.namespace, "env"] + environment + [binary.path, "listen"] + arguments
         let output = Pipe(), log = Pipe()
         process.standardOutput = output
         process.standardError = log
@@ -212,6 +212,70 @@ extension ListenOutputTests {
     }
 }
 
+/// The receive path (socket → FeedClient → book → jsonl line) must not allocate: the release
+/// `listen` runs under an LD_PRELOAD malloc counter, once with few and once with many updates.
+@Suite(.serialized) struct ListenAllocationTests {
+    /// The optimized build next to this (debug) test bundle, if one was built.
+    static var releaseBinary: URL? {
+        let candidate = productsDirectory.deletingLastPathComponent().appendingPathComponent("release/tickwire")
+        return FileManager.default.isExecutableFile(atPath: candidate.path) ? candidate : nil
+    }
+
+    /// Runs release `listen` over `updates` one-delta updates; returns (malloc calls, lines).
+    func mallocs(updates: Int, counter: String, binary: URL) throws -> (calls: Int, lines: Int) {
+        let pair = try VethNamespacePair()
+        defer { pair.tearDown() }
+        let group = UdpEndpoint(address: "239.77.2.5", port: 30_205)
+        let (status, output, log) = try ListenOutputTests().listen(
+            ["--channel", "\(group)", "--iface", pair.b.interface, "--exit-on-end", "--idle-sleep-us", "50"],
+            pair: pair, environment: ["LD_PRELOAD=\(counter)"], binary: binary
+        ) {
+            let sender = try MulticastSender()
+            var packets = PacketBuilder(session: ListenOutputTests.session, channel: 3)
+            let btc = WireInstrumentDefinition(
+                instrument: InstrumentId(0), venueCode: Venue.bybitLinear.rawValue, priceScale: Scale(1), quantityScale: Scale(3),
+                symbol: WireSymbol("BTCUSDT")!)
+            sender.send(packets.next { _ = $0.append(btc) }, to: group)
+            sender.send(packets.next { writer in
+                _ = writer.beginSnapshotChunk(instrument: btc.instrument, chunkIndex: 0, incrementalSequence: 2, venueUpdateId: 1)
+                for level in 0..<40 {
+                    _ = writer.appendSnapshotLevel(.bid, price: Price(mantissa: 650_000 - Int64(level)), quantity: Quantity(mantissa: 1_250))
+                }
+                for level in 0..<40 {
+                    _ = writer.appendSnapshotLevel(.ask, price: Price(mantissa: 650_010 + Int64(level)), quantity: Quantity(mantissa: 750))
+                }
+                writer.finishSnapshotChunk(isLast: true)
+            }, to: group)
+            for index in 0..<updates {
+                let level = Int64(index % 40)
+                sender.send(packets.next { writer in
+                    _ = writer.append(BookDelta(instrument: btc.instrument, side: index % 2 == 0 ? .bid : .ask,
+                                                price: Price(mantissa: index % 2 == 0 ? 650_000 - level : 650_010 + level),
+                                                quantity: Quantity(mantissa: Int64(index % 7) * 100), venueUpdateId: UInt64(index + 2),
+                                                eventTime: 0, receiveTime: 0, isLastInUpdate: true))
+                }, to: group, paced: index % 100 == 99)
+            }
+            for _ in 0..<3 { sender.send(packets.endOfSession(), to: group) }
+        }
+        #expect(status == 0, "\(log)")
+        let calls = try #require(MallocCounter.calls(inStandardError: log), "\(log)")
+        return (calls, output.split(separator: "\n").count)
+    }
+
+    @Test(.enabled(if: releaseBinary != nil, "no release build of tickwire next to the test bundle: run `swift build -c release --product tickwire` first"))
+    func releaseListenDoesNotAllocatePerPacket() throws {
+        guard requireRoot("multicast across veth namespaces") else { return }
+        let binary = try #require(Self.releaseBinary)
+        let counter = try MallocCounter.build()
+        let few = try mallocs(updates: 200, counter: counter, binary: binary)
+        let many = try mallocs(updates: 5200, counter: counter, binary: binary)
+        #expect(few.lines == 1 + 200 && many.lines == 1 + 5200)
+        // 5000 more packets (each validated, applied, printed as a 10-level line) cost no more
+        // than noise: far below one allocation per packet.
+        #expect(many.calls - few.calls < 100, "\(few.calls) malloc calls for 200 updates, \(many.calls) for 5200")
+    }
+}
+
 /// A plain UDP socket bound to a port (in the namespace of the thread that makes it).
 final class PlainReceiver {
     let fd: Int32
@@ -284,7 +348,8 @@ final class MulticastSender {
     }
     deinit { close(fd) }
 
-    func send(_ bytes: [UInt8], to destination: UdpEndpoint) {
+    /// Paced by default (2 ms a datagram): the tests check lines, not the receive buffer.
+    func send(_ bytes: [UInt8], to destination: UdpEndpoint, paced: Bool = true) {
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_port = destination.port.bigEndian
@@ -296,6 +361,6 @@ final class MulticastSender {
                 }
             }
         }
-        usleep(2_000)  // paced: the test checks lines, not the receive buffer
+        if paced { usleep(2_000) }
     }
 }

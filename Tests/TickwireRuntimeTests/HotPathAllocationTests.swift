@@ -1,54 +1,12 @@
 import Foundation
 import Testing
 @testable import TickwireRuntime
+import TickwireTestSupport
 
 /// The hot path (socket → WebSocket → JSON → book → jsonl line) must not allocate. Counted from
 /// outside: `tickwire watch` runs under an LD_PRELOAD malloc counter, once with few and once with
 /// many book deltas; the difference in allocations must not grow with the message count.
 @Suite(.serialized) struct HotPathAllocationTests {
-    static let interposer = #"""
-        #define _GNU_SOURCE
-        #include <stdatomic.h>
-        #include <stddef.h>
-        #include <stdio.h>
-        #include <unistd.h>
-        #include <errno.h>
-        extern void *__libc_malloc(size_t);
-        extern void *__libc_calloc(size_t, size_t);
-        extern void *__libc_realloc(void *, size_t);
-        extern void *__libc_memalign(size_t, size_t);
-        static atomic_ulong calls;
-        void *malloc(size_t n) { atomic_fetch_add_explicit(&calls, 1, memory_order_relaxed); return __libc_malloc(n); }
-        void *calloc(size_t a, size_t b) { atomic_fetch_add_explicit(&calls, 1, memory_order_relaxed); return __libc_calloc(a, b); }
-        void *realloc(void *p, size_t n) { atomic_fetch_add_explicit(&calls, 1, memory_order_relaxed); return __libc_realloc(p, n); }
-        void *memalign(size_t a, size_t n) { atomic_fetch_add_explicit(&calls, 1, memory_order_relaxed); return __libc_memalign(a, n); }
-        void *aligned_alloc(size_t a, size_t n) { atomic_fetch_add_explicit(&calls, 1, memory_order_relaxed); return __libc_memalign(a, n); }
-        int posix_memalign(void **out, size_t a, size_t n) {
-            atomic_fetch_add_explicit(&calls, 1, memory_order_relaxed);
-            void *p = __libc_memalign(a, n);
-            if (!p) return ENOMEM;
-            *out = p;
-            return 0;
-        }
-        __attribute__((destructor)) static void report(void) {
-            char line[64];
-            int n = snprintf(line, sizeof line, "MALLOC-CALLS %lu\n", (unsigned long)atomic_load(&calls));
-            if (n > 0) write(2, line, (size_t)n);
-        }
-        """#
-
-    static func buildInterposer() throws -> String {
-        let directory = temporaryDirectory()
-        try writeFile(directory + "/count.c", interposer)
-        let compiler = Process()
-        compiler.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        compiler.arguments = ["cc", "-shared", "-fPIC", "-O2", "-o", directory + "/count.so", directory + "/count.c"]
-        try compiler.run()
-        compiler.waitUntilExit()
-        try #require(compiler.terminationStatus == 0, "cc failed to build the malloc counter")
-        return directory + "/count.so"
-    }
-
     /// Runs `watch --once` over a snapshot and `deltas` deltas; returns (malloc calls, lines).
     static func mallocs(deltas: Int, interposer: String, binary: URL) throws -> (calls: Int, lines: Int) {
         let server = try VenueServer { server, event in
@@ -71,8 +29,8 @@ import Testing
         let watch = try RunningTickwire(binary: binary, ["watch", "--config", directory + "/bybit.toml", "--once", "--idle-sleep-us", "20"])
         unsetenv("LD_PRELOAD")
         #expect(try watch.waitForExit(timeout: .seconds(60)) == 0)
-        let report = try #require(watch.standardError.split(separator: "\n").last { $0.hasPrefix("MALLOC-CALLS ") }, "\(watch.standardError)")
-        return (Int(report.dropFirst("MALLOC-CALLS ".count))!, watch.lines.count)
+        let calls = try #require(MallocCounter.calls(inStandardError: watch.standardError), "\(watch.standardError)")
+        return (calls, watch.lines.count)
     }
 
     /// The optimized build next to this (debug) test bundle, if one was built
@@ -87,7 +45,7 @@ import Testing
     @Test(.enabled(if: releaseBinary != nil, "no release build of tickwire next to the test bundle: run `swift build -c release --product tickwire` first"))
     func releaseWatchDoesNotAllocatePerMessage() throws {
         let binary = try #require(Self.releaseBinary)
-        let interposer = try Self.buildInterposer()
+        let interposer = try MallocCounter.build()
         let few = try Self.mallocs(deltas: 200, interposer: interposer, binary: binary)
         let many = try Self.mallocs(deltas: 5200, interposer: interposer, binary: binary)
         #expect(few.lines == 1 + 200 + 1)   // snapshot, deltas, disconnected
