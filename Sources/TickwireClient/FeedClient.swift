@@ -45,6 +45,9 @@ public struct FeedClient<Handler: FeedHandler, Requester: RetransmissionRequeste
     private var lineStale: (Bool, Bool) = (false, false)
     /// When the current hole was first seen (0: no hole), and whether it was declared a gap.
     private var holeSince: UInt64 = 0
+    /// The latest `tick` time: the clock now, give or take one poll. Packets carry their
+    /// receive times, which lag it by however long they waited in the socket buffer.
+    private var lastTick: UInt64 = 0
     private var holeIsGap = false
     private var request = OutstandingRequest()
     private var nextRequestId: UInt64 = 1
@@ -209,6 +212,7 @@ public struct FeedClient<Handler: FeedHandler, Requester: RetransmissionRequeste
     /// Timeouts: a hole awaited on the other line, a retransmission request, stale lines.
     /// Call it from the poll loop with the realtime clock (the receive timestamps' clock).
     public mutating func tick(now: UInt64) {
+        lastTick = max(lastTick, now)
         if holeSince != 0 { evaluateHole(now: now) }
         if request.active && now >= request.deadline {
             counters.retransmissionTimeouts &+= 1
@@ -366,9 +370,11 @@ public struct FeedClient<Handler: FeedHandler, Requester: RetransmissionRequeste
             giveUpHole(now: now)
             return
         }
+        // The wait starts now, not at the receive time of the packet that showed the hole: a
+        // consumer working through a backlog must not find its request expired at once.
         request = OutstandingRequest(
-            active: true, id: id, first: first, end: first &+ UInt64(count), deadline: now &+ configuration.retransmissionTimeout,
-            attempt: attempt)
+            active: true, id: id, first: first, end: first &+ UInt64(count),
+            deadline: max(now, lastTick) &+ configuration.retransmissionTimeout, attempt: attempt)
         counters.retransmissionRequests &+= 1
         handler.channelEvent(.retransmissionRequested(firstSequence: first, count: count))
     }
