@@ -11,7 +11,8 @@ public struct SocketReceiverConfiguration: Sendable {
     public var endpoint: UdpEndpoint
     /// The interface to join the group on (and to ask for NIC timestamps on); nil: by route.
     public var interface: String?
-    /// SO_RCVBUF asked for: bursts beyond it are dropped by the kernel (see `kernelDrops`).
+    /// SO_RCVBUF asked for (SO_RCVBUFFORCE first, so `net.core.rmem_max` does not cap it when
+    /// privileged): bursts beyond it are dropped by the kernel (see `kernelDrops`).
     public var receiveBufferBytes = 8 << 20
     /// Datagrams per recvmmsg call (1...64).
     public var batchSize = 64
@@ -26,44 +27,12 @@ public struct SocketReceiverConfiguration: Sendable {
     }
 }
 
-/// What the kernel gave for SO_RCVBUF, read back after setting it.
-public struct ReceiveBufferReport: Equatable, Sendable, CustomStringConvertible {
-    public var requested: Int
-    /// getsockopt(SO_RCVBUF): the kernel doubles what it grants, so an uncapped request reads
-    /// back as 2 × `requested`.
-    public var obtained: Int
-    /// SO_RCVBUFFORCE got past `net.core.rmem_max` (root / CAP_NET_ADMIN).
-    public var forced: Bool
-    /// `net.core.rmem_max` when it capped the request, else nil.
-    public var cappedAt: Int?
-
-    public init(requested: Int, obtained: Int, forced: Bool, cappedAt: Int?) {
-        self.requested = requested
-        self.obtained = obtained
-        self.forced = forced
-        self.cappedAt = cappedAt
-    }
-
-    /// The remedy when capped. rmem_max is global: it can only be raised from the root
-    /// network namespace, and raises it for every namespace.
-    public var remedy: String? {
-        guard let cappedAt else { return nil }
-        return "SO_RCVBUF capped at net.core.rmem_max = \(cappedAt) (asked for \(formatBytes(requested))); "
-            + "remedy: sysctl -w net.core.rmem_max=\(requested) (global, set from the root network namespace) "
-            + "or run with CAP_NET_ADMIN for SO_RCVBUFFORCE"
-    }
-
-    public var description: String {
-        "SO_RCVBUF \(formatBytes(obtained / 2))\(forced ? " (forced)" : "")" + (remedy.map { " — \($0)" } ?? "")
-    }
-}
-
 /// The standard receive path: a non-blocking kernel UDP socket read in recvmmsg batches,
 /// with kernel (or NIC) receive timestamps and the kernel's per-socket drop counter.
 /// `poll` allocates nothing: buffers and descriptors are preallocated here.
 public final class SocketUdpReceiver: UdpReceiver {
     public let configuration: SocketReceiverConfiguration
-    public let receiveBuffer: ReceiveBufferReport
+    public let receiveBuffer: SocketBufferReport
     /// "hardware" when the NIC accepted SIOCSHWTSTAMP, else "kernel-software" with why not.
     public let timestampMode: String
     public let modeDescription: String
@@ -89,7 +58,7 @@ public final class SocketUdpReceiver: UdpReceiver {
             socket(AF_INET, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         }
         do throws(SystemError) {
-            receiveBuffer = try Self.setReceiveBuffer(fd, bytes: configuration.receiveBufferBytes)
+            receiveBuffer = try configureSocketBuffer(fd, .receive, bytes: configuration.receiveBufferBytes, force: true)
             try setOption(fd, SOL_SOCKET, SO_REUSEADDR, 1, "setsockopt(SO_REUSEADDR)")
             try setOption(fd, SOL_SOCKET, SO_RXQ_OVFL, 1, "setsockopt(SO_RXQ_OVFL)")
             timestampMode = try Self.enableTimestamps(fd, configuration)
@@ -155,33 +124,6 @@ public final class SocketUdpReceiver: UdpReceiver {
     }
 
     // MARK: set-up
-
-    /// SO_RCVBUF, then SO_RCVBUFFORCE when the kernel capped it; reads back what it granted.
-    private static func setReceiveBuffer(_ fd: Int32, bytes: Int) throws(SystemError) -> ReceiveBufferReport {
-        let requested = Int32(clamping: bytes)
-        try setOption(fd, SOL_SOCKET, SO_RCVBUF, requested, "setsockopt(SO_RCVBUF)")
-        var forced = false
-        if readReceiveBuffer(fd) / 2 < Int(requested) {
-            do throws(SystemError) {
-                try setOption(fd, SOL_SOCKET, SO_RCVBUFFORCE, requested, "setsockopt(SO_RCVBUFFORCE)")
-                forced = true
-            } catch where error.errno == EPERM {
-                // Not privileged: the capped size stands, with the remedy in the report.
-            }
-        }
-        let obtained = readReceiveBuffer(fd)
-        let capped = obtained / 2 < Int(requested)
-        let rmemMax = readSmallFile("/proc/sys/net/core/rmem_max").flatMap { Int($0.filter { !$0.isWhitespace }) }
-        return ReceiveBufferReport(requested: Int(requested), obtained: obtained, forced: forced,
-                                   cappedAt: capped ? rmemMax ?? obtained / 2 : nil)
-    }
-
-    private static func readReceiveBuffer(_ fd: Int32) -> Int {
-        var obtained: Int32 = 0
-        var length = socklen_t(MemoryLayout<Int32>.size)
-        _ = getsockopt(fd, SOL_SOCKET, SO_RCVBUF, &obtained, &length)
-        return Int(obtained)
-    }
 
     /// NIC stamps when the interface's driver takes SIOCSHWTSTAMP, else the kernel's software
     /// stamps (a socket asking only for hardware stamps gets none at all where the NIC has none).

@@ -179,7 +179,7 @@ struct ListenRunner {
         }
         for receiver in [lineA, lineB, snapshot].compactMap({ $0 }) {
             printError("listen: \(receiver.modeDescription)")
-            if let remedy = receiver.receiveBuffer.remedy { printError("listen: warning: \(remedy)") }
+            if let warning = receiver.receiveBuffer.warning { printError("listen: warning: \(warning)") }
         }
         if let xdp { printError("listen: \(xdp.modeDescription)") }
         if let retransmission, let service = options.retransmit {
