@@ -77,15 +77,10 @@ import Glibc
             let btc = WireInstrumentDefinition(
                 instrument: InstrumentId(0), venueCode: Venue.binanceSpot.rawValue, priceScale: Scale(2), quantityScale: Scale(5),
                 symbol: WireSymbol("BTCUSDT")!)
-            sender.send(packets.next { _ = $0.append(btc) }, to: group)
-            sender.send(packets.next { writer in
-                _ = writer.beginSnapshotChunk(instrument: btc.instrument, chunkIndex: 0, incrementalSequence: 2, venueUpdateId: 500)
-                _ = writer.appendSnapshotLevel(.bid, price: Price(mantissa: 6_183_763), quantity: Quantity(mantissa: 125_000))
-                _ = writer.appendSnapshotLevel(.bid, price: Price(mantissa: 6_183_700), quantity: Quantity(mantissa: 1))
-                _ = writer.appendSnapshotLevel(.bid, price: Price(mantissa: 6_183_600), quantity: Quantity(mantissa: 2))
-                _ = writer.appendSnapshotLevel(.ask, price: Price(mantissa: 6_183_800), quantity: Quantity(mantissa: 300_000))
-                writer.finishSnapshotChunk(isLast: true)
-            }, to: group)
+            for packet in packets.announce(btc, venueUpdateId: 500, bids: [(6_183_763, 125_000), (6_183_700, 1), (6_183_600, 2)],
+                                           asks: [(6_183_800, 300_000)]) {
+                sender.send(packet, to: group)
+            }
             sender.send(packets.next { writer in
                 _ = writer.append(BookDelta(instrument: btc.instrument, side: .bid, price: Price(mantissa: 6_183_763), quantity: .zero,
                                             venueUpdateId: 501, eventTime: 0, receiveTime: 1, isLastInUpdate: false))
@@ -158,13 +153,9 @@ extension ListenOutputTests {
             let eth = WireInstrumentDefinition(
                 instrument: InstrumentId(2), venueCode: Venue.kraken.rawValue, priceScale: Scale(2), quantityScale: Scale(4),
                 symbol: WireSymbol("ETH/USD")!)
-            sender.send(packets.next { _ = $0.append(eth) }, to: group)
-            sender.send(packets.next { writer in
-                _ = writer.beginSnapshotChunk(instrument: eth.instrument, chunkIndex: 0, incrementalSequence: 2, venueUpdateId: 0)
-                _ = writer.appendSnapshotLevel(.bid, price: Price(mantissa: 250_010), quantity: Quantity(mantissa: 12_500))
-                _ = writer.appendSnapshotLevel(.ask, price: Price(mantissa: 250_020), quantity: Quantity(mantissa: 3))
-                writer.finishSnapshotChunk(isLast: true)
-            }, to: group)
+            for packet in packets.announce(eth, venueUpdateId: 0, bids: [(250_010, 12_500)], asks: [(250_020, 3)]) {
+                sender.send(packet, to: group)
+            }
             for _ in 0..<3 { sender.send(packets.endOfSession(), to: group) }
         }
         #expect(status == 0, "\(log)")
@@ -196,13 +187,9 @@ extension ListenOutputTests {
             let btc = WireInstrumentDefinition(
                 instrument: InstrumentId(0), venueCode: Venue.okx.rawValue, priceScale: Scale(1), quantityScale: Scale(2),
                 symbol: WireSymbol("BTC-USDT")!)
-            sender.send(packets.next { _ = $0.append(btc) }, to: group)
-            sender.send(packets.next { writer in
-                _ = writer.beginSnapshotChunk(instrument: btc.instrument, chunkIndex: 0, incrementalSequence: 2, venueUpdateId: 9)
-                _ = writer.appendSnapshotLevel(.bid, price: Price(mantissa: 1_000), quantity: Quantity(mantissa: 150))
-                _ = writer.appendSnapshotLevel(.ask, price: Price(mantissa: 1_001), quantity: Quantity(mantissa: 5))
-                writer.finishSnapshotChunk(isLast: true)
-            }, to: group)
+            for packet in packets.announce(btc, venueUpdateId: 9, bids: [(1_000, 150)], asks: [(1_001, 5)]) {
+                sender.send(packet, to: group)
+            }
             for _ in 0..<3 { sender.send(packets.endOfSession(), to: group) }
         }
         #expect(status == 0, "\(log)")
@@ -235,17 +222,10 @@ extension ListenOutputTests {
             let btc = WireInstrumentDefinition(
                 instrument: InstrumentId(0), venueCode: Venue.bybitLinear.rawValue, priceScale: Scale(1), quantityScale: Scale(3),
                 symbol: WireSymbol("BTCUSDT")!)
-            sender.send(packets.next { _ = $0.append(btc) }, to: group)
-            sender.send(packets.next { writer in
-                _ = writer.beginSnapshotChunk(instrument: btc.instrument, chunkIndex: 0, incrementalSequence: 2, venueUpdateId: 1)
-                for level in 0..<40 {
-                    _ = writer.appendSnapshotLevel(.bid, price: Price(mantissa: 650_000 - Int64(level)), quantity: Quantity(mantissa: 1_250))
-                }
-                for level in 0..<40 {
-                    _ = writer.appendSnapshotLevel(.ask, price: Price(mantissa: 650_010 + Int64(level)), quantity: Quantity(mantissa: 750))
-                }
-                writer.finishSnapshotChunk(isLast: true)
-            }, to: group)
+            for packet in packets.announce(btc, venueUpdateId: 1, bids: (0..<40).map { (650_000 - Int64($0), 1_250) },
+                                           asks: (0..<40).map { (650_010 + Int64($0), 750) }) {
+                sender.send(packet, to: group)
+            }
             for index in 0..<updates {
                 let level = Int64(index % 40)
                 sender.send(packets.next { writer in
@@ -311,6 +291,23 @@ struct PacketBuilder {
             writer.begin(channel: channel, sequence: sequence, sendTime: Self.now(), session: session)
             body(&writer)
         }
+    }
+
+    /// An instrument's definition, then its book as a one-chunk inline snapshot (price, quantity
+    /// mantissas, best first).
+    mutating func announce(
+        _ definition: WireInstrumentDefinition, venueUpdateId: UInt64, bids: [(Int64, Int64)], asks: [(Int64, Int64)]
+    ) -> [[UInt8]] {
+        let announcement = next { _ = $0.append(definition) }
+        let snapshotSequence = sequence
+        let snapshot = next { writer in
+            _ = writer.beginSnapshotChunk(
+                instrument: definition.instrument, chunkIndex: 0, incrementalSequence: snapshotSequence, venueUpdateId: venueUpdateId)
+            for (price, quantity) in bids { _ = writer.appendSnapshotLevel(.bid, price: Price(mantissa: price), quantity: Quantity(mantissa: quantity)) }
+            for (price, quantity) in asks { _ = writer.appendSnapshotLevel(.ask, price: Price(mantissa: price), quantity: Quantity(mantissa: quantity)) }
+            writer.finishSnapshotChunk(isLast: true)
+        }
+        return [announcement, snapshot]
     }
 
     func endOfSession() -> [UInt8] {
