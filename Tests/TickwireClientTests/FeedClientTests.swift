@@ -304,6 +304,27 @@ import TickwireCore
         #expect(client.handler.invalidations.isEmpty)
     }
 
+    @Test func aLineSilentForThreeHeartbeatIntervalsIsReportedStaleOnce() throws {
+        var publisher = TestPublisher()
+        var client = try makeClient(lines: 2)
+        client.incremental(publisher.definitionPacket(TestPublisher.btc), line: .a, at: 1_000)
+        client.incremental(publisher.heartbeatPacket(), line: .b, at: 1_000)
+        let interval = client.configuration.heartbeatInterval
+        client.tick(now: 1_000 + 3 * interval)
+        #expect(client.counters.staleLines == 0)
+        client.incremental(publisher.heartbeatPacket(), line: .a, at: 1_000 + 3 * interval)
+        client.tick(now: 1_001 + 3 * interval)
+        client.tick(now: 2_000 + 3 * interval)
+        #expect(client.counters.staleLines == 1 && client.handler.events.last == .lineStale(.b))
+        client.incremental(publisher.heartbeatPacket(), line: .b, at: 3_000 + 3 * interval)
+        client.tick(now: 3_000 + 3 * interval)
+        #expect(client.counters.staleLines == 1)
+        // After end of session silence is expected: nothing is stale.
+        client.incremental(publisher.endOfSessionPacket(), line: .a, at: 4_000 + 3 * interval)
+        client.tick(now: 10 * interval)
+        #expect(client.counters.staleLines == 1)
+    }
+
     @Test func malformedAndForeignPacketsAreCountedAndNeverCrash() throws {
         var publisher = TestPublisher()
         var client = try makeClient()
