@@ -638,6 +638,9 @@ public struct FeedClient<Handler: FeedHandler, Requester: RetransmissionRequeste
         guard recovering, loopComplete else { return }
         for index in 0..<instruments.capacity where instruments[index].defined && !instruments[index].synced { return }
         recovering = false
+        // Every book is whole and nothing is missing since: an instrument defined from here on
+        // has all its messages in the stream.
+        newBooksInSync = true
     }
 
     // MARK: decoding

@@ -116,6 +116,13 @@ import TickwireCore
         client.incremental(publisher.updatePacket(btc, [(.ask, 10_020, 1)]))
         expectBooksEqualTruth(client, publisher)
         #expect(client.handler.updates.last?.0 == btc)
+        // An instrument announced after the recovery has its whole history in the stream.
+        let sol = WireInstrumentDefinition(instrument: InstrumentId(2), venueCode: Venue.okx.rawValue, priceScale: Scale(3),
+                                           quantityScale: Scale(2), symbol: WireSymbol("SOL-USDT")!)
+        client.incremental(publisher.definitionPacket(sol))
+        client.incremental(publisher.statusPacket(sol.instrument, .valid))
+        client.incremental(publisher.updatePacket(sol.instrument, [(.bid, 150_000, 7)]))
+        #expect(client.isUsable(sol.instrument) && client.levels(sol.instrument, .bid) == publisher.truthLevels(sol.instrument, .bid))
     }
 
     @Test func aSnapshotOlderThanTheLostPacketsIsNotUsedAndTheNextLoopIs() throws {
