@@ -52,6 +52,9 @@ struct Listen: ParsableCommand {
     @Option(name: .customLong("idle-sleep-us"),
             help: ArgumentHelp("Microseconds to sleep after an empty poll (default 0: busy-poll).", valueName: "us"))
     var idleSleep: String?
+    @Option(name: .customLong("max-packet-size"),
+            help: ArgumentHelp("Largest packet taken whole and held for recovery, bytes (default 2048; the publisher's limit is 1400 unless configured for jumbo frames).", valueName: "bytes"))
+    var maxPacketSize: String?
     @Flag(name: .customLong("exit-on-end"), help: "Exit 0 once the channel has sent end of session.")
     var exitOnEnd = false
 
@@ -96,6 +99,8 @@ struct Listen: ParsableCommand {
         if backend == .xdp && iface == nil { usageError("--backend xdp needs --iface NAME (the interface whose queue it binds)") }
         let levels = integerOption(depth, "--depth", in: 1...1000, default: format == .table ? 1 : 10, fail: usageError)
         let sleepMicroseconds = integerOption(idleSleep, "--idle-sleep-us", in: UInt32(0)...1_000_000, default: 0, fail: usageError)
+        let packetSize = integerOption(maxPacketSize, "--max-packet-size", in: WireProtocol.packetHeaderSize...WireProtocol.largestPacketSize,
+                                       default: 2048, fail: usageError)
         let lineA = endpoint(channel, "--channel", multicast: true)!
         let lineB = endpoint(channelB, "--channel-b", multicast: true)
         let snapshotChannel = endpoint(snapshot, "--snapshot", multicast: true)
@@ -104,7 +109,7 @@ struct Listen: ParsableCommand {
         return ListenOptions(
             lineA: lineA, lineB: lineB, snapshot: snapshotChannel,
             retransmit: endpoint(retransmit, "--retransmit", multicast: false),
-            interface: iface, backend: backend, format: format, levels: levels,
+            interface: iface, backend: backend, format: format, levels: levels, maxPacketSize: packetSize,
             idleSleepMicroseconds: sleepMicroseconds, exitOnEnd: exitOnEnd)
     }
 
@@ -112,7 +117,8 @@ struct Listen: ParsableCommand {
         printError("""
             error: tickwire listen: \(message)
             Usage: tickwire listen --channel GROUP:PORT [--channel-b GROUP:PORT] [--snapshot GROUP:PORT] [--retransmit HOST:PORT]
-                                   [--iface NAME] [--backend socket|xdp] [--format jsonl|table|stats] [--depth N] [--exit-on-end]
+                                   [--iface NAME] [--backend socket|xdp] [--format jsonl|table|stats] [--depth N]
+                                   [--max-packet-size BYTES] [--idle-sleep-us US] [--exit-on-end]
               See 'tickwire listen --help'.
             """)
         Glibc.exit(2)
@@ -128,6 +134,7 @@ struct ListenOptions {
     var backend: Listen.Backend
     var format: ListenOutput.Format
     var levels: Int
+    var maxPacketSize: Int
     var idleSleepMicroseconds: UInt32
     var exitOnEnd: Bool
 }
@@ -165,7 +172,9 @@ struct ListenRunner {
     init(_ options: ListenOptions) throws {
         self.options = options
         func join(_ endpoint: UdpEndpoint) throws(SystemError) -> SocketUdpReceiver {
-            try SocketUdpReceiver(configuration: SocketReceiverConfiguration(endpoint: endpoint, interface: options.interface))
+            var configuration = SocketReceiverConfiguration(endpoint: endpoint, interface: options.interface)
+            configuration.maxDatagramSize = options.maxPacketSize
+            return try SocketUdpReceiver(configuration: configuration)
         }
         lineA = try join(options.lineA)
         lineB = try options.lineB.map(join)
@@ -193,6 +202,7 @@ struct ListenRunner {
         configuration.levelsPerSide = Self.levelsPerSide
         configuration.lines = options.lineB == nil ? 1 : 2
         configuration.usesSnapshotChannel = options.snapshot != nil
+        configuration.packetSlotSize = options.maxPacketSize
         let output = ListenOutput(format: options.format, levels: options.levels, instrumentCapacity: Self.maxInstruments)
         if let retransmission, let service = options.retransmit {
             var client = try FeedClient(configuration: configuration, handler: output,

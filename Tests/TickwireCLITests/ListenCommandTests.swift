@@ -17,6 +17,7 @@ import Glibc
         (["--channel", "239.1.1.1:3000", "--backend", "dpdk"], "--backend: expected socket or xdp"),
         (["--channel", "239.1.1.1:3000", "--backend", "xdp"], "--backend xdp needs --iface NAME"),
         (["--channel", "239.1.1.1:3000", "--depth", "0"], "--depth: expected an integer in 1...1000"),
+        (["--channel", "239.1.1.1:3000", "--max-packet-size", "70000"], "--max-packet-size: expected an integer in 32...65507"),
         (["--channel", "239.1.1.1:3000", "--snapshot", "239.1.1.1:3000"], "must be different group:port pairs"),
         (["--channel", "239.1.1.1:3000", "--retransmit", "publisher:4000"], "expected HOST:PORT"),
         (["--channel", "239.1.1.1:3000", "--frobnicate"], "unknown option '--frobnicate'"),
