@@ -332,7 +332,9 @@ public struct FeedClient<Handler: FeedHandler, Requester: RetransmissionRequeste
             request.active = false
             return
         }
-        if holeSince == 0 { holeSince = max(now, 1) }
+        // The other line gets its wait from when the hole was noticed, not from the receive time
+        // of the packet that showed it (that lags while a socket backlog is worked through).
+        if holeSince == 0 { holeSince = max(now, lastTick, 1) }
         if request.active { holeIsGap = true }  // the rest of a range already asked for
         if !holeIsGap {
             let passedOnEveryLine = configuration.lines == 1

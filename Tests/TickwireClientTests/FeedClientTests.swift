@@ -203,6 +203,23 @@ import TickwireCore
         #expect(client.counters.gaps == 1 && client.requester.requests.count == 1)
     }
 
+    @Test func withTwoLinesTheWaitForTheOtherLineStartsWhenTheHoleIsNoticedNotWhenItsPacketArrived() throws {
+        var publisher = TestPublisher()
+        var client = try makeClient(lines: 2)
+        startedFeed(&publisher, &client)
+        let missing = publisher.updatePacket(btc, [(.bid, 9_995, 2)])
+        let after = publisher.updatePacket(btc, [(.bid, 9_980, 1)])
+        // A backlog: the consumer reads at 100 ms a packet the kernel stamped at 1 ms.
+        let now: UInt64 = 100_000_000
+        client.tick(now: now)
+        client.incremental(after, line: .a, at: 1_000_000)
+        client.tick(now: now + 1)
+        #expect(client.counters.gaps == 0)
+        client.incremental(missing, line: .b, at: 1_000_000)
+        #expect(client.counters.gaps == 0 && client.counters.filledByOtherLine == 1)
+        expectBooksEqualTruth(client, publisher)
+    }
+
     @Test func aNewSessionDiscardsBooksAndDefinitions() throws {
         var publisher = TestPublisher()
         var client = try makeClient()
