@@ -147,20 +147,12 @@ public final class XdpUdpReceiver: UdpReceiver {
             + "program \(program.attachDescription), ports \(configuration.ports.map(String.init).joined(separator: ",")), "
             + "UMEM \(frameCount) x \(configuration.frameSize) B on \(memory.kind.rawValue) pages, receive times userspace-realtime per batch"
         refill()
-        do {
-            try program.register(socket: ctw_xsk_socket_fd(socket), queue: configuration.queue)
-        } catch {
-            release()
-            throw error
-        }
+        // Every property is set: if this throws, deinit releases what was made.
+        try program.register(socket: ctw_xsk_socket_fd(socket), queue: configuration.queue)
     }
 
     deinit {
         program.unregister(queue: configuration.queue)
-        release()
-    }
-
-    private func release() {
         ctw_xsk_socket_delete(socket)
         _ = ctw_xsk_umem_delete(umem)
         addresses.deallocate()
