@@ -75,7 +75,7 @@ public struct XdpSocketStatistics: Equatable, Sendable {
 /// once per RX batch (`userspaceRealtime`).
 public final class XdpUdpReceiver: UdpReceiver {
     public let configuration: XdpReceiverConfiguration
-    /// e.g. "xdp: copy mode on eth1 queue 0 (zero-copy refused: …), program native, ports 30001, …".
+    /// e.g. "xdp: COPY mode (not zero-copy: Operation not supported) on eth1 queue 0, program native, ports 30001, …".
     public let modeDescription: String
     public let isZeroCopy: Bool
     /// Why zero-copy was not used, when it was tried and refused.
@@ -142,7 +142,8 @@ public final class XdpUdpReceiver: UdpReceiver {
         for frame in 0..<frameCount { freeFrames[frame] = UInt64(frame * configuration.frameSize) }
         freeFrameCount = frameCount
 
-        let mode = isZeroCopy ? "zero-copy mode" : "copy mode" + (refusal.map { " (zero-copy refused: \($0.reason))" } ?? "")
+        // Loud, as the sender's: copy mode costs a copy per frame and is easy to miss.
+        let mode = isZeroCopy ? "zero-copy mode" : "COPY mode (not zero-copy: \(refusal?.reason ?? "copy mode only configured"))"
         modeDescription = "xdp: \(mode) on \(configuration.interface) queue \(configuration.queue), "
             + "program \(program.attachDescription), ports \(configuration.ports.map(String.init).joined(separator: ",")), "
             + "UMEM \(frameCount) x \(configuration.frameSize) B on \(memory.kind.rawValue) pages, receive times userspace-realtime per batch"

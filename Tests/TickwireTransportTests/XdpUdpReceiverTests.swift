@@ -62,7 +62,7 @@ struct XdpUdpReceiverTests {
         let receiver = try startReceiver(on: pair)
         #expect(!receiver.isZeroCopy)
         #expect(receiver.zeroCopyRefusal != nil)
-        #expect(receiver.modeDescription.hasPrefix("xdp: copy mode (zero-copy refused: "))
+        #expect(receiver.modeDescription.hasPrefix("xdp: COPY mode (not zero-copy: "))
         #expect(receiver.modeDescription.contains("on \(pair.a.interface) queue 0"))
         let kernel = try receiver.kernelStatistics()
         #expect(kernel.dropped == 0 && kernel.invalidDescriptors == 0 && kernel.ringFull == 0 && kernel.fillRingEmpty == 0)
