@@ -72,24 +72,15 @@ struct XdpUdpReceiverTests {
         guard requireRoot("AF_XDP receive on veth, raw frames") else { return }
         let pair = try VethNamespacePair()
         let receiver = try startReceiver(on: pair)
-        let macText = try pair.execute(in: pair.a, ["cat", "/sys/class/net/\(pair.a.interface)/address"])
-        let mac = macText.trimmingCharacters(in: .whitespacesAndNewlines).split(separator: ":").map { UInt8($0, radix: 16)! }
         let raw = try pair.joined(in: pair.b) { try RawFrameSocket(interface: pair.b.interface) }
-        func frame(_ change: (inout EthernetFrameBuilder) -> Void = { _ in }) -> [UInt8] {
-            var builder = EthernetFrameBuilder()
-            builder.destinationMAC = mac
-            builder.source = (pair.b.address.split(separator: ".").map { UInt8($0)! }, 40000)
-            builder.destination = (pair.a.address.split(separator: ".").map { UInt8($0)! }, Self.feedPort)
-            change(&builder)
-            return builder.build(payload: FeedTestTraffic.tradePacket(sequence: 9))
-        }
+        let frame = try feedFrame(pair)
         // Each passes the XDP program's header checks (so it is redirected) and fails the parser's.
         try raw.send(frame { $0.breakChecksum = true })
         try raw.send(frame { $0.totalLengthDelta = 40 })
         try raw.send(frame { $0.totalLengthDelta = -(8 + FeedTestTraffic.tradePacket(sequence: 9).count) + 4 })
         try raw.send(frame { $0.udpLengthDelta = 100 })
         try raw.send(frame { $0.udpLengthDelta = -FeedTestTraffic.tradePacket(sequence: 9).count - 1 })
-        try raw.send(frame())
+        try raw.send(frame { _ in })
 
         // veth keeps the order: when the good frame is in, the five before it were parsed.
         let received = receive(1, from: receiver)
@@ -101,6 +92,39 @@ struct XdpUdpReceiverTests {
         expected[.badUdpLength] = 2
         #expect(receiver.drops == expected, "drops: \(receiver.drops)")
         #expect(receiver.framesReceived == 6)
+    }
+
+    @Test func fragmentsOtherProtocolsAndOtherVersionsOnTheFeedPortAreLeftToTheKernel() throws {
+        guard requireRoot("AF_XDP receive on veth, raw frames") else { return }
+        let pair = try VethNamespacePair()
+        let receiver = try startReceiver(on: pair)
+        let raw = try pair.joined(in: pair.b) { try RawFrameSocket(interface: pair.b.interface) }
+        let frame = try feedFrame(pair)
+        // The program redirects only unfragmented IPv4 UDP: none of these reaches the AF_XDP socket.
+        try raw.send(frame { $0.fragmentField = 0x2000 })
+        try raw.send(frame { $0.fragmentField = 0x0004 })
+        try raw.send(frame { $0.ipProtocol = 6 })
+        try raw.send(frame { $0.ipVersion = 6 })
+        try raw.send(frame { $0.etherType = 0x86DD })
+        try raw.send(frame { _ in })
+
+        let received = receive(1, from: receiver)
+        #expect(FeedTestTraffic.sequences(received.map(\.payload)) == [9])
+        #expect(receiver.framesReceived == 1 && receiver.drops.total == 0)
+    }
+
+    /// Builds raw frames from side b to the receiver's feed port on side a, each changed by its closure.
+    func feedFrame(_ pair: VethNamespacePair) throws -> ((inout EthernetFrameBuilder) -> Void) -> [UInt8] {
+        let macText = try pair.execute(in: pair.a, ["cat", "/sys/class/net/\(pair.a.interface)/address"])
+        let mac = macText.trimmingCharacters(in: .whitespacesAndNewlines).split(separator: ":").map { UInt8($0, radix: 16)! }
+        return { change in
+            var builder = EthernetFrameBuilder()
+            builder.destinationMAC = mac
+            builder.source = (pair.b.address.split(separator: ".").map { UInt8($0)! }, 40000)
+            builder.destination = (pair.a.address.split(separator: ".").map { UInt8($0)! }, Self.feedPort)
+            change(&builder)
+            return builder.build(payload: FeedTestTraffic.tradePacket(sequence: 9))
+        }
     }
 
     @Test func closingTheReceiverDetachesTheProgramAndTheKernelGetsThePortBack() throws {
