@@ -147,7 +147,7 @@ struct WiresharkDissectorTests {
         #expect(rows[feed.count]["tickwire.sequence"] == "6")
         #expect(rows[feed.count]["tickwire.malformed"] == "1 bytes after the last message at 80")
         // After the definition (price scale 2, quantity scale 5), mantissas also show as decimals.
-        let detail = try Tshark.run(["tshark", "-X", "lua_script:\(Self.dissector)", "-r", capture.file, "-V", "-Y", "tickwire.sequence == 2"])
+        let detail = try FeedTestTraffic.run(["tshark", "-X", "lua_script:\(Self.dissector)", "-r", capture.file, "-V", "-Y", "tickwire.sequence == 2"])
         #expect(detail.contains("Price: 6183763 (61837.63)") && detail.contains("Quantity: 125000 (1.25000)"))
         #expect(detail.contains("Price: -6183762 (-61837.62)"))
     }
@@ -209,28 +209,6 @@ struct WiresharkDissectorTests {
     }
 }
 
-/// A temporary directory, removed with everything in it on deinit.
-final class TemporaryDirectory {
-    let path: String
-
-    init() throws {
-        var template = Array("/tmp/tickwire-test.XXXXXX".utf8CString)
-        guard let made = mkdtemp(&template) else { throw TestSocketFailure(call: "mkdtemp", errno: errno) }
-        path = String(cString: made)
-    }
-
-    deinit { try? FileManager.default.removeItem(atPath: path) }
-
-    /// Creates the empty file `name` here, opened for writing.
-    func createFile(_ name: String) throws -> (path: String, handle: FileHandle) {
-        let file = path + "/" + name
-        guard FileManager.default.createFile(atPath: file, contents: nil), let handle = FileHandle(forWritingAtPath: file) else {
-            throw TestSocketFailure(call: "create \(file)", errno: errno)
-        }
-        return (file, handle)
-    }
-}
-
 /// tcpdump writing the first `packets` UDP datagrams on one side's veth to a pcap file, inside
 /// its namespace. It stops by itself after them (`-c`): signals cannot stop it, since it inherits
 /// the test thread's signal mask, where SIGINT and SIGTERM are blocked.
@@ -272,38 +250,10 @@ enum Tshark {
         var arguments = ["tshark", "-X", "lua_script:\(WiresharkDissectorTests.dissector)", "-r", capture, "-Y", filter, "-T", "fields", "-E", "separator=/t"]
         for preference in preferences { arguments += ["-o", preference] }
         for name in names { arguments += ["-e", name] }
-        let output = try run(arguments)
+        let output = try FeedTestTraffic.run(arguments)
         return output.split(separator: "\n", omittingEmptySubsequences: true).map { line in
             let values = line.split(separator: "\t", omittingEmptySubsequences: false).map(String.init)
             return Dictionary(uniqueKeysWithValues: zip(names, values + Array(repeating: "", count: max(0, names.count - values.count))))
         }
     }
-
-    /// Runs a command with its standard output in a file (reading a pipe from Foundation's
-    /// Process traps on EINTR when another child exits meanwhile); throws on a non-zero exit.
-    static func run(_ arguments: [String]) throws -> String {
-        let directory = try TemporaryDirectory()
-        let output = try directory.createFile("stdout")
-        let errors = try directory.createFile("stderr")
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = arguments
-        process.standardOutput = output.handle
-        process.standardError = errors.handle
-        try process.run()
-        process.waitUntilExit()
-        let text = try String(contentsOfFile: output.path, encoding: .utf8)
-        guard process.terminationStatus == 0 else {
-            let errors = (try? String(contentsOfFile: errors.path, encoding: .utf8)) ?? ""
-            throw ToolFailure(command: arguments, status: process.terminationStatus, standardError: errors)
-        }
-        return text
-    }
-}
-
-struct ToolFailure: Error, CustomStringConvertible {
-    let command: [String]
-    let status: Int32
-    let standardError: String
-    var description: String { "`\(command.joined(separator: " "))` exited \(status): \(standardError)" }
 }

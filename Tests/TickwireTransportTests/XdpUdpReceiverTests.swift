@@ -38,7 +38,7 @@ struct XdpUdpReceiverTests {
         let sender = try pair.joined(in: pair.b) { try TestUdpSocket() }
 
         // ARP resolution and ICMP echo both need side a's kernel to see them.
-        try pair.execute(in: pair.b, ["ping", "-c", "2", "-i", "0.2", "-W", "2", pair.a.address])
+        try FeedTestTraffic.run(in: pair.b, ["ping", "-c", "2", "-i", "0.2", "-W", "2", pair.a.address])
         for sequence in UInt64(1)...50 {
             try sender.send(FeedTestTraffic.tradePacket(sequence: sequence), to: pair.a.address, port: Self.feedPort)
         }
@@ -115,7 +115,7 @@ struct XdpUdpReceiverTests {
 
     /// Builds raw frames from side b to the receiver's feed port on side a, each changed by its closure.
     func feedFrame(_ pair: VethNamespacePair) throws -> ((inout EthernetFrameBuilder) -> Void) -> [UInt8] {
-        let macText = try pair.execute(in: pair.a, ["cat", "/sys/class/net/\(pair.a.interface)/address"])
+        let macText = try FeedTestTraffic.run(in: pair.a, ["cat", "/sys/class/net/\(pair.a.interface)/address"])
         let mac = macText.trimmingCharacters(in: .whitespacesAndNewlines).split(separator: ":").map { UInt8($0, radix: 16)! }
         return { change in
             var builder = EthernetFrameBuilder()
@@ -131,10 +131,10 @@ struct XdpUdpReceiverTests {
         guard requireRoot("AF_XDP receive on veth") else { return }
         let pair = try VethNamespacePair()
         var receiver: XdpUdpReceiver? = try startReceiver(on: pair)
-        #expect(try pair.execute(in: pair.a, ["ip", "link", "show", pair.a.interface]).contains("prog/xdp"))
+        #expect(try FeedTestTraffic.run(in: pair.a, ["ip", "link", "show", pair.a.interface]).contains("prog/xdp"))
         #expect(receiver != nil)
         receiver = nil
-        #expect(try !pair.execute(in: pair.a, ["ip", "link", "show", pair.a.interface]).contains("prog/xdp"))
+        #expect(try !FeedTestTraffic.run(in: pair.a, ["ip", "link", "show", pair.a.interface]).contains("prog/xdp"))
         let kernelFeedPort = try pair.joined(in: pair.a) { try TestUdpSocket(port: Self.feedPort) }
         let sender = try pair.joined(in: pair.b) { try TestUdpSocket() }
         try sender.send(FeedTestTraffic.tradePacket(sequence: 1), to: pair.a.address, port: Self.feedPort)
