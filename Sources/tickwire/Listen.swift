@@ -9,9 +9,6 @@ import TickwireTransport
 import Glibc
 #endif
 
-/// Set by SIGINT/SIGTERM: the receive loop stops and the final figures are printed.
-nonisolated(unsafe) private var listenStopRequested: sig_atomic_t = 0
-
 /// `tickwire listen`: joins one incremental channel (and its B line, snapshot channel and
 /// retransmission service) with the TickwireClient library, and prints the rebuilt books.
 ///
@@ -72,24 +69,13 @@ struct Listen: ParsableCommand {
             printError("error: tickwire listen: \(error)")
             throw ExitCode(1)
         }
-        signal(SIGINT) { _ in listenStopRequested = 1 }
-        signal(SIGTERM) { _ in listenStopRequested = 1 }
+        installStopSignals()
         try runner.run()
     }
 
     private func parse() -> ListenOptions {
-        if let extra = unrecognized.first {
-            usageError(extra.hasPrefix("-") ? "unknown option '\(extra)'" : "unexpected argument '\(extra)'")
-        }
+        rejectUnrecognized(unrecognized, fail: usageError)
         guard let channel else { usageError("--channel GROUP:PORT is required (e.g. --channel 239.1.1.1:30001)") }
-        func endpoint(_ text: String?, _ option: String, multicast: Bool) -> UdpEndpoint? {
-            guard let text else { return nil }
-            guard let endpoint = UdpEndpoint(text) else {
-                usageError("\(option): expected \(multicast ? "GROUP" : "HOST"):PORT with an IPv4 address and a port 1...65535 (got '\(text)')")
-            }
-            if multicast && !endpoint.address.isMulticast { usageError("\(option): \(endpoint.address) is not a multicast group (224.0.0.0/4)") }
-            return endpoint
-        }
         guard let format = ListenOutput.Format(rawValue: format ?? "jsonl") else {
             usageError("--format: expected jsonl, table or stats (got '\(format ?? "")')")
         }
@@ -101,14 +87,10 @@ struct Listen: ParsableCommand {
         let sleepMicroseconds = integerOption(idleSleep, "--idle-sleep-us", in: UInt32(0)...1_000_000, default: 0, fail: usageError)
         let packetSize = integerOption(maxPacketSize, "--max-packet-size", in: WireProtocol.packetHeaderSize...WireProtocol.largestPacketSize,
                                        default: 2048, fail: usageError)
-        let lineA = endpoint(channel, "--channel", multicast: true)!
-        let lineB = endpoint(channelB, "--channel-b", multicast: true)
-        let snapshotChannel = endpoint(snapshot, "--snapshot", multicast: true)
-        let groups = [lineA, lineB, snapshotChannel].compactMap { $0 }
-        if Set(groups).count != groups.count { usageError("--channel, --channel-b and --snapshot must be different group:port pairs") }
+        let groups = channelGroups(channel, channelB, snapshot, fail: usageError)
         return ListenOptions(
-            lineA: lineA, lineB: lineB, snapshot: snapshotChannel,
-            retransmit: endpoint(retransmit, "--retransmit", multicast: false),
+            lineA: groups.lineA, lineB: groups.lineB, snapshot: groups.snapshot,
+            retransmit: endpointOption(retransmit, "--retransmit", multicast: false, fail: usageError),
             interface: iface, backend: backend, format: format, levels: levels, maxPacketSize: packetSize,
             idleSleepMicroseconds: sleepMicroseconds, exitOnEnd: exitOnEnd)
     }
@@ -219,7 +201,7 @@ struct ListenRunner {
         defer { answers.deallocate() }
         var nextReport = ctw_monotonic_ns() + reportInterval
         var last = ReportPoint(time: ctw_monotonic_ns(), counters: client.counters)
-        while listenStopRequested == 0 {
+        while stopRequested == 0 {
             var received = 0
             if let xdp {
                 received += xdp.poll(limit: 256) { datagram in dispatch(datagram, to: &client) }

@@ -9,9 +9,6 @@ import TickwireVenues
 import Glibc
 #endif
 
-/// Set by SIGINT/SIGTERM: the loop ends, end of session goes out, the process exits 0.
-nonisolated(unsafe) private var runStopRequested: sig_atomic_t = 0
-
 /// `tickwire run`: one venue connection published on one channel, in the fused topology (the
 /// venue feed, the books and the senders on one thread). Options are parsed by `run`
 /// itself, as in `watch`, so every bad argument exits 2 with a specific message.
@@ -78,9 +75,7 @@ struct Run: ParsableCommand {
         }
         if let reason = configured.fallbackReason { printError("run: WARNING: \(reason)") }
         printError("run: sender \(configured.sender.modeDescription)")
-        signal(SIGPIPE, SIG_IGN)
-        signal(SIGINT) { _ in runStopRequested = 1 }
-        signal(SIGTERM) { _ in runStopRequested = 1 }
+        installStopSignals()
         let status: Int32
         do {
             switch configured.sender {
@@ -95,31 +90,10 @@ struct Run: ParsableCommand {
     }
 
     private func parse() -> RunOptions {
-        if let extra = unrecognized.first {
-            usageError(extra.hasPrefix("-") ? "unknown option '\(extra)'" : "unexpected argument '\(extra)'")
-        }
+        rejectUnrecognized(unrecognized, fail: usageError)
         guard let venue else { usageError("--venue FILE is required (e.g. --venue config/binance-spot.toml)") }
         guard let channel else { usageError("--channel GROUP:PORT is required (e.g. --channel 239.1.1.1:30001)") }
-        func endpoint(_ text: String?, _ option: String, multicast: Bool) -> UdpEndpoint? {
-            guard let text else { return nil }
-            guard let endpoint = UdpEndpoint(text) else {
-                usageError("\(option): expected \(multicast ? "GROUP" : "HOST"):PORT with an IPv4 address and a port 1...65535 (got '\(text)')")
-            }
-            if multicast && !endpoint.address.isMulticast { usageError("\(option): \(endpoint.address) is not a multicast group (224.0.0.0/4)") }
-            return endpoint
-        }
-        func integer<T: FixedWidthInteger>(_ text: String?, _ option: String, _ range: ClosedRange<T>, default value: T) -> T {
-            guard let text else { return value }
-            guard let parsed = T(text), range.contains(parsed) else {
-                usageError("\(option): expected an integer in \(range.lowerBound)...\(range.upperBound) (got '\(text)')")
-            }
-            return parsed
-        }
-        let lineA = endpoint(channel, "--channel", multicast: true)!
-        let lineB = endpoint(channelB, "--channel-b", multicast: true)
-        let snapshotChannel = endpoint(snapshot, "--snapshot", multicast: true)
-        let groups = [lineA, lineB, snapshotChannel].compactMap { $0 }
-        if Set(groups).count != groups.count { usageError("--channel, --channel-b and --snapshot must be different group:port pairs") }
+        let groups = channelGroups(channel, channelB, snapshot, fail: usageError)
         var sender: SenderConfiguration
         do {
             sender = try SenderConfiguration.parse(sender: self.sender, interface: iface, xdpQueue: xdpQueue, noFallback: noFallback)
@@ -129,12 +103,12 @@ struct Run: ParsableCommand {
         sender.multicastLoopback = multicastLoop
         if let problem = sender.problem { usageError(problem) }
         return RunOptions(
-            venueFile: venue, lineA: lineA, lineB: lineB, snapshot: snapshotChannel,
-            snapshotRate: integer(snapshotRate, "--snapshot-rate", 1...1_000_000, default: 1000),
-            retransmit: endpoint(retransmit, "--retransmit", multicast: false),
-            channelId: integer(channelId, "--channel-id", UInt16(1)...UInt16.max - 1, default: 1),
+            venueFile: venue, lineA: groups.lineA, lineB: groups.lineB, snapshot: groups.snapshot,
+            snapshotRate: integerOption(snapshotRate, "--snapshot-rate", in: 1...1_000_000, default: 1000, fail: usageError),
+            retransmit: endpointOption(retransmit, "--retransmit", multicast: false, fail: usageError),
+            channelId: integerOption(channelId, "--channel-id", in: UInt16(1)...UInt16.max - 1, default: 1, fail: usageError),
             sender: sender, once: once,
-            idleSleepMicroseconds: integer(idleSleep, "--idle-sleep-us", UInt32(0)...1_000_000, default: 0))
+            idleSleepMicroseconds: integerOption(idleSleep, "--idle-sleep-us", in: UInt32(0)...1_000_000, default: 0, fail: usageError))
     }
 
     private func usageError(_ message: String) -> Never {
@@ -184,7 +158,7 @@ private struct RunRunner<Sender: UdpSender>: VenueAdapterConsumer {
         if let group = options.snapshot { announcement += ", snapshots on channel \(options.channelId + 1) \(group)" }
         if let retransmission { announcement += ", retransmission on \(retransmission.endpoint)" }
         printError(announcement + ", session \(session)")
-        let stop = feed.run(shouldStop: { runStopRequested != 0 }, idle: { $0.keeper.observer.idle() })
+        let stop = feed.run(shouldStop: { stopRequested != 0 }, idle: { $0.keeper.observer.idle() })
         feed.keeper.observer.endSession()
         feed.shutDown()
         let counters = publisher.counters

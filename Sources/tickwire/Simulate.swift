@@ -7,7 +7,6 @@ import Glibc
 #endif
 
 /// Set by SIGINT/SIGTERM: the run loop closes every client cleanly and returns.
-nonisolated(unsafe) private var simulateStopRequested: sig_atomic_t = 0
 
 struct Simulate: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -170,9 +169,7 @@ struct Simulate: ParsableCommand {
             printError("tickwire simulate: \(error)")
             throw ExitCode(2)
         }
-        signal(SIGPIPE, SIG_IGN)
-        signal(SIGINT) { _ in simulateStopRequested = 1 }
-        signal(SIGTERM) { _ in simulateStopRequested = 1 }
+        installStopSignals()
         var banner = "listening \(simulator.url)\n"
         if venue == .binanceSpot || venue == .binanceUSDM { banner += "rest \(simulator.restURL)\n" }
         banner += "venue \(venue.name) symbols \(simulator.configuration.instruments.map(\.name).joined(separator: ","))\n"
@@ -180,7 +177,7 @@ struct Simulate: ParsableCommand {
 
         let started = monotonicNanoseconds()
         do {
-            try simulator.run(messages: messages, rate: rate, stop: { simulateStopRequested != 0 })
+            try simulator.run(messages: messages, rate: rate, stop: { stopRequested != 0 })
         } catch {
             printError("tickwire simulate: \(error)")
             throw ExitCode(1)

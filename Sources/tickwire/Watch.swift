@@ -53,9 +53,7 @@ struct Watch: ParsableCommand {
     enum Format: String { case jsonl, table }
 
     func run() throws {
-        if let extra = unrecognized.first {
-            usageError(extra.hasPrefix("-") ? "unknown option '\(extra)'" : "unexpected argument '\(extra)'")
-        }
+        rejectUnrecognized(unrecognized, fail: usageError)
         guard let path = config else { usageError("--config FILE is required (e.g. --config config/binance-spot.toml)") }
         guard let format = Format(rawValue: format ?? "jsonl") else {
             usageError("--format: expected jsonl or table (got '\(format ?? "")')")
