@@ -168,7 +168,7 @@ extension ListenOutputTests {
     @Test func xdpBackendReceivesTheChannelWhileArpPingAndOtherPortsStillReachTheKernel() throws {
         guard requireRoot("AF_XDP on veth namespaces") else { return }
         let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        let built = try VethNamespacePair.command(["bash", repository.appendingPathComponent("scripts/build-bpf.sh").path])
+        let built = try runCommand(["bash", repository.appendingPathComponent("scripts/build-bpf.sh").path])
         let object = built.split(separator: "\n").first { $0.hasSuffix("/tickwire_xdp.o") }.map(String.init)
             ?? repository.appendingPathComponent(".build-bpf/tickwire_xdp.o").path
         let pair = try VethNamespacePair()

@@ -120,13 +120,16 @@ import TickwireTestSupport
     @Test(arguments: [Path.lossless])
     func theSpotCaptureThroughRunAndListenPrintsExactlyTheReferenceBooks(_ path: Path) throws {
         guard requireRoot("the channel crosses a veth pair between network namespaces") else { return }
-        let capture = Capture.spot
-        let reference = try capture.referenceBooks()
+        let replayed = Capture.spot
+        let reference = try replayed.referenceBooks()
         let pair = try VethNamespacePair()
         defer { pair.tearDown() }
         if path == .lossRecoveredByRetransmission { try pair.addLoss(percent: 5, arrivingAt: pair.b) }
-        let (simulator, config) = try capture.startSimulator(in: pair.a.namespace, directory: temporaryDirectory())
+        let (simulator, config) = try replayed.startSimulator(in: pair.a.namespace, directory: temporaryDirectory())
         let group = "239.77.0.1:30001", snapshots = "239.77.0.2:30002", retransmit = "\(pair.a.address):30100"
+        // The channel as ops would capture it on the listener's host, for the Wireshark dissector.
+        let directory = try TemporaryDirectory()
+        let capture = try PacketCapture(namespace: pair.b.namespace, interface: pair.b.interface, filter: "udp port 30001", directory: directory)
         let listen = try RunningTickwire(inNamespace: pair.b.namespace, [
             "listen", "--channel", group, "--snapshot", snapshots, "--retransmit", retransmit, "--iface", pair.b.interface,
             "--depth", "\(Self.depth)", "--exit-on-end"])
@@ -140,12 +143,28 @@ import TickwireTestSupport
         #expect(listenStatus == 0, "\(listen.standardError)")
         let simulatorStatus = try simulator.waitForExit(timeout: .seconds(30))
         #expect(simulatorStatus == 0, "\(simulator.standardError)")
-        try capture.expectEqual(listen.lines, to: reference, "through tickwire run and listen (\(path))")
+        try replayed.expectEqual(listen.lines, to: reference, "through tickwire run and listen (\(path))")
+        try capture.finish()
+        try expectDissected(capture.file, lossless: path == .lossless)
         let summary = listen.standardError
         #expect(summary.contains("gaps 0") == (path == .lossless), "\(summary)")
         if path == .lossRecoveredByRetransmission {
             #expect(summary.contains("packets lost 0"), "every lost packet came back: \(summary)")
         }
         print(summary.split(separator: "\n").last.map(String.init) ?? "")
+    }
+
+    /// Every captured datagram decodes with scripts/wireshark/tickwire.lua, none is flagged
+    /// malformed, and (without loss) the sequence numbers run from 1 without a hole.
+    func expectDissected(_ file: String, lossless: Bool) throws {
+        let dissector = packageRoot.appendingPathComponent("scripts/wireshark/tickwire.lua").path
+        let rows = try runCommand(["tshark", "-X", "lua_script:\(dissector)", "-r", file, "-T", "fields",
+                                   "-e", "tickwire.sequence", "-e", "tickwire.malformed", "-E", "separator=/t"])
+            .split(separator: "\n").map { $0.split(separator: "\t", omittingEmptySubsequences: false).map(String.init) }
+        #expect(rows.count > 1000, "captured \(rows.count) datagrams")
+        #expect(rows.allSatisfy { $0.count >= 1 && !$0[0].isEmpty }, "every datagram decodes as Tickwire")
+        #expect(rows.allSatisfy { $0.count < 2 || $0[1].isEmpty }, "none flagged malformed")
+        let sequences = Set(rows.compactMap { UInt64($0[0]) })
+        if lossless, let highest = sequences.max() { #expect(sequences == Set(1...highest), "sequences 1...\(highest) without a hole") }
     }
 }

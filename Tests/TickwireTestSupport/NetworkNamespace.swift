@@ -57,15 +57,15 @@ public final class VethNamespacePair: @unchecked Sendable {
         b = Side(namespace: "tickwire-\(tag)-b", interface: "tw\(tag)b", address: "\(subnet).2")
         self.mtu = mtu
         do {
-            try Self.command(["ip", "netns", "add", a.namespace])
-            try Self.command(["ip", "netns", "add", b.namespace])
-            try Self.command(["ip", "link", "add", a.interface, "netns", a.namespace, "mtu", "\(mtu)", "type", "veth",
+            try runCommand(["ip", "netns", "add", a.namespace])
+            try runCommand(["ip", "netns", "add", b.namespace])
+            try runCommand(["ip", "link", "add", a.interface, "netns", a.namespace, "mtu", "\(mtu)", "type", "veth",
                               "peer", "name", b.interface, "netns", b.namespace, "mtu", "\(mtu)"])
             for side in [a, b] {
-                try Self.command(["ip", "-n", side.namespace, "addr", "add", "\(side.address)/24", "dev", side.interface])
-                try Self.command(["ip", "-n", side.namespace, "link", "set", "lo", "up"])
-                try Self.command(["ip", "-n", side.namespace, "link", "set", side.interface, "up"])
-                try Self.command(["ip", "-n", side.namespace, "route", "add", "224.0.0.0/4", "dev", side.interface])
+                try runCommand(["ip", "-n", side.namespace, "addr", "add", "\(side.address)/24", "dev", side.interface])
+                try runCommand(["ip", "-n", side.namespace, "link", "set", "lo", "up"])
+                try runCommand(["ip", "-n", side.namespace, "link", "set", side.interface, "up"])
+                try runCommand(["ip", "-n", side.namespace, "route", "add", "224.0.0.0/4", "dev", side.interface])
             }
         } catch {
             tearDown()
@@ -80,7 +80,7 @@ public final class VethNamespacePair: @unchecked Sendable {
     public func tearDown() {
         guard !torn else { return }
         torn = true
-        for side in [a, b] { _ = try? Self.command(["ip", "netns", "del", side.namespace]) }
+        for side in [a, b] { _ = try? runCommand(["ip", "netns", "del", side.namespace]) }
     }
 
     /// Deletes the namespaces of earlier test processes that died before their teardown
@@ -90,7 +90,7 @@ public final class VethNamespacePair: @unchecked Sendable {
         for name in names where name.hasPrefix("tickwire-") {
             let pidText = name.dropFirst("tickwire-".count).prefix { $0.isNumber }
             guard let pid = pid_t(pidText), pid != getpid(), kill(pid, 0) != 0, errno == ESRCH else { continue }
-            _ = try? command(["ip", "netns", "del", name])
+            _ = try? runCommand(["ip", "netns", "del", name])
         }
     }
 
@@ -110,7 +110,7 @@ public final class VethNamespacePair: @unchecked Sendable {
     /// throws `CommandFailure` on a non-zero exit.
     @discardableResult
     public func execute(in side: Side, _ arguments: [String]) throws -> String {
-        try Self.command(["ip", "netns", "exec", side.namespace] + arguments)
+        try runCommand(["ip", "netns", "exec", side.namespace] + arguments)
     }
 
     /// Drops `percent` % (a whole number) of the UDP datagrams arriving in `side`'s namespace,
@@ -124,36 +124,6 @@ public final class VethNamespacePair: @unchecked Sendable {
         try execute(in: side, ["nft", "add", "rule", "ip", "loss", "in"] + match + ["numgen", "random", "mod", "100", "<", "\(percent)", "drop"])
     }
 
-    /// A command that exited non-zero: the command line, status and standard error.
-    public struct CommandFailure: Error, CustomStringConvertible {
-        public let command: [String]
-        public let status: Int32
-        public let standardError: String
-        public var description: String {
-            "`\(command.joined(separator: " "))` exited \(status): \(standardError.trimmingCharacters(in: .whitespacesAndNewlines))"
-        }
-    }
-
-    /// Runs `arguments` (looked up in PATH) and returns its standard output.
-    @discardableResult
-    public static func command(_ arguments: [String]) throws -> String {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = arguments
-        let output = Pipe()
-        let errors = Pipe()
-        process.standardOutput = output
-        process.standardError = errors
-        try process.run()
-        let out = output.fileHandleForReading.readDataToEndOfFile()
-        let err = errors.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
-            throw CommandFailure(command: arguments, status: process.terminationStatus,
-                                 standardError: String(decoding: err, as: UTF8.self))
-        }
-        return String(decoding: out, as: UTF8.self)
-    }
 }
 
 /// A setns error: entering the namespace failed with this errno.

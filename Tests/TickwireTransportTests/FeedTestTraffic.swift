@@ -39,50 +39,19 @@ enum FeedTestTraffic {
         payloads.map { payload in payload.withUnsafeBytes { try? PacketReader(packet: $0).header.sequence } }
     }
 
-    /// Runs a command with its standard output in a file (reading a pipe from Foundation's
-    /// Process traps on EINTR when another child exits meanwhile); throws on a non-zero exit.
-    static func run(_ arguments: [String]) throws -> String {
-        let directory = try TemporaryDirectory()
-        let output = try directory.createFile("stdout")
-        let errors = try directory.createFile("stderr")
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = arguments
-        process.standardOutput = output.handle
-        process.standardError = errors.handle
-        try process.run()
-        process.waitUntilExit()
-        let text = try String(contentsOfFile: output.path, encoding: .utf8)
-        guard process.terminationStatus == 0 else {
-            let errors = (try? String(contentsOfFile: errors.path, encoding: .utf8)) ?? ""
-            throw ToolFailure(command: arguments, status: process.terminationStatus, standardError: errors)
-        }
-        return text
-    }
-
     /// `run` inside `side`'s namespace (`ip netns exec`).
     @discardableResult
     static func run(in side: VethNamespacePair.Side, _ arguments: [String]) throws -> String {
-        try run(["ip", "netns", "exec", side.namespace] + arguments)
+        try runCommand(["ip", "netns", "exec", side.namespace] + arguments)
     }
 
     /// bpf/tickwire_xdp.c compiled by scripts/build-bpf.sh once per test run.
     static let programObject: Result<String, any Error> = Result {
         let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .deletingLastPathComponent().path
-        let built = try run(["bash", "\(repository)/scripts/build-bpf.sh"])
+        let built = try runCommand(["bash", "\(repository)/scripts/build-bpf.sh"])
         let object = built.split(separator: "\n").first { $0.hasSuffix("/tickwire_xdp.o") } ?? ".build-bpf/tickwire_xdp.o"
         return "\(repository)/\(object)"
-    }
-
-    /// Polls `condition` every millisecond for up to `seconds`; false if it never held.
-    static func wait(seconds: Double = 5, until condition: () -> Bool) -> Bool {
-        let deadline = ContinuousClock.now + .milliseconds(Int(seconds * 1000))
-        while ContinuousClock.now < deadline {
-            if condition() { return true }
-            usleep(1000)
-        }
-        return condition()
     }
 }
 
@@ -204,33 +173,4 @@ extension VethNamespacePair {
 private final class ThreadWork: @unchecked Sendable {
     let run: () -> Void
     init(_ run: @escaping () -> Void) { self.run = run }
-}
-
-/// A temporary directory, removed with everything in it on deinit.
-final class TemporaryDirectory {
-    let path: String
-
-    init() throws {
-        var template = Array("/tmp/tickwire-test.XXXXXX".utf8CString)
-        guard let made = mkdtemp(&template) else { throw TestSocketFailure(call: "mkdtemp", errno: errno) }
-        path = String(cString: made)
-    }
-
-    deinit { try? FileManager.default.removeItem(atPath: path) }
-
-    /// Creates the empty file `name` here, opened for writing.
-    func createFile(_ name: String) throws -> (path: String, handle: FileHandle) {
-        let file = path + "/" + name
-        guard FileManager.default.createFile(atPath: file, contents: nil), let handle = FileHandle(forWritingAtPath: file) else {
-            throw TestSocketFailure(call: "create \(file)", errno: errno)
-        }
-        return (file, handle)
-    }
-}
-
-struct ToolFailure: Error, CustomStringConvertible {
-    let command: [String]
-    let status: Int32
-    let standardError: String
-    var description: String { "`\(command.joined(separator: " "))` exited \(status): \(standardError)" }
 }

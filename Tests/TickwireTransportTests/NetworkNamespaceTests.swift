@@ -18,7 +18,7 @@ struct NetworkNamespaceTests {
         let routes = try pair.execute(in: pair.a, ["ip", "route", "show"])
         #expect(routes.contains("224.0.0.0/4 dev \(pair.a.interface)"))
         pair.tearDown()
-        let namespaces = try VethNamespacePair.command(["ip", "netns", "list"])
+        let namespaces = try runCommand(["ip", "netns", "list"])
         #expect(!namespaces.contains(pair.a.namespace) && !namespaces.contains(pair.b.namespace))
     }
 

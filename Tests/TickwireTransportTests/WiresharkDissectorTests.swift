@@ -128,11 +128,11 @@ struct WiresharkDissectorTests {
         // A packet a consumer must reject: bytes after the declared message.
         let malformed = FeedTestTraffic.tradePacket(sequence: 6) + [0xAB]
 
-        let capture = try PacketCapture(pair: pair, side: pair.b, packets: feed.count + 1, directory: directory)
+        let capture = try PacketCapture(namespace: pair.b.namespace, interface: pair.b.interface, packets: feed.count + 1, directory: directory)
         for (packet, _) in feed { try sender.send(packet, to: pair.b.address, port: Self.feedPort) }
         try sender.send(malformed, to: pair.b.address, port: Self.feedPort)
         var arrived: [[UInt8]] = []
-        #expect(FeedTestTraffic.wait { arrived += receiver.drain(); return arrived.count == feed.count + 1 })
+        #expect(waitUntil { arrived += receiver.drain(); return arrived.count == feed.count + 1 })
         try capture.finish()
 
         let names = Self.fieldNames
@@ -147,7 +147,7 @@ struct WiresharkDissectorTests {
         #expect(rows[feed.count]["tickwire.sequence"] == "6")
         #expect(rows[feed.count]["tickwire.malformed"] == "1 bytes after the last message at 80")
         // After the definition (price scale 2, quantity scale 5), mantissas also show as decimals.
-        let detail = try FeedTestTraffic.run(["tshark", "-X", "lua_script:\(Self.dissector)", "-r", capture.file, "-V", "-Y", "tickwire.sequence == 2"])
+        let detail = try runCommand(["tshark", "-X", "lua_script:\(Self.dissector)", "-r", capture.file, "-V", "-Y", "tickwire.sequence == 2"])
         #expect(detail.contains("Price: 6183763 (61837.63)") && detail.contains("Quantity: 125000 (1.25000)"))
         #expect(detail.contains("Price: -6183762 (-61837.62)"))
     }
@@ -157,7 +157,7 @@ struct WiresharkDissectorTests {
         let pair = try VethNamespacePair()
         let directory = try TemporaryDirectory()
         let sender = try pair.joined(in: pair.a) { try TestUdpSocket() }
-        let capture = try PacketCapture(pair: pair, side: pair.b, packets: 2, directory: directory)
+        let capture = try PacketCapture(namespace: pair.b.namespace, interface: pair.b.interface, packets: 2, directory: directory)
         try sender.send(FeedTestTraffic.tradePacket(sequence: 9), to: pair.b.address, port: Self.unlistedPort)
         try sender.send(Array("not tickwire".utf8), to: pair.b.address, port: Self.feedPort)
         try capture.finish()
@@ -187,12 +187,12 @@ struct WiresharkDissectorTests {
         let kernelSocket = try pair.joined(in: pair.a) { try TestUdpSocket(port: Self.unlistedPort) }
         let sender = try pair.joined(in: pair.b) { try TestUdpSocket() }
         // Only the passed packets are expected: were the feed visible, its first packets would fill the capture.
-        let capture = try PacketCapture(pair: pair, side: pair.a, packets: 3, directory: directory)
+        let capture = try PacketCapture(namespace: pair.a.namespace, interface: pair.a.interface, packets: 3, directory: directory)
         for sequence in UInt64(1)...5 {
             try sender.send(FeedTestTraffic.tradePacket(sequence: sequence), to: pair.a.address, port: Self.feedPort)
         }
         var delivered: [[UInt8]] = []
-        #expect(FeedTestTraffic.wait {
+        #expect(waitUntil {
             _ = receiver.poll(limit: 64) { delivered.append(Array($0.payload)) }
             return delivered.count == 5
         })
@@ -209,39 +209,6 @@ struct WiresharkDissectorTests {
     }
 }
 
-/// tcpdump writing the first `packets` UDP datagrams on one side's veth to a pcap file, inside
-/// its namespace. It stops by itself after them (`-c`): signals cannot stop it, since it inherits
-/// the test thread's signal mask, where SIGINT and SIGTERM are blocked.
-final class PacketCapture {
-    let file: String
-    private let process = Process()
-
-    /// Returns once tcpdump listens (it says so on standard error).
-    init(pair: VethNamespacePair, side: VethNamespacePair.Side, packets: Int, directory: TemporaryDirectory) throws {
-        file = directory.path + "/capture.pcap"
-        let log = try directory.createFile("tcpdump.log")
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["ip", "netns", "exec", side.namespace, "tcpdump", "-i", side.interface, "-c", "\(packets)", "-U", "-n", "-w", file, "udp"]
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = log.handle
-        try process.run()
-        guard FeedTestTraffic.wait(until: { (try? String(contentsOfFile: log.path, encoding: .utf8))?.contains("listening on") == true }) else {
-            kill(process.processIdentifier, SIGKILL)
-            throw ToolFailure(command: process.arguments ?? [], status: -1, standardError: (try? String(contentsOfFile: log.path, encoding: .utf8)) ?? "")
-        }
-    }
-
-    deinit { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
-
-    /// Waits until tcpdump has written its packets and exited; throws when it has not within 10 s.
-    func finish() throws {
-        guard FeedTestTraffic.wait(seconds: 10, until: { !process.isRunning }) else {
-            kill(process.processIdentifier, SIGKILL)
-            throw ToolFailure(command: process.arguments ?? [], status: -1, standardError: "did not capture its packets in 10 s")
-        }
-    }
-}
-
 /// Runs tshark with the Tickwire dissector.
 enum Tshark {
     /// One dictionary per frame passing `filter`: field name -> value as `-T fields` prints it
@@ -250,7 +217,7 @@ enum Tshark {
         var arguments = ["tshark", "-X", "lua_script:\(WiresharkDissectorTests.dissector)", "-r", capture, "-Y", filter, "-T", "fields", "-E", "separator=/t"]
         for preference in preferences { arguments += ["-o", preference] }
         for name in names { arguments += ["-e", name] }
-        let output = try FeedTestTraffic.run(arguments)
+        let output = try runCommand(arguments)
         return output.split(separator: "\n", omittingEmptySubsequences: true).map { line in
             let values = line.split(separator: "\t", omittingEmptySubsequences: false).map(String.init)
             return Dictionary(uniqueKeysWithValues: zip(names, values + Array(repeating: "", count: max(0, names.count - values.count))))

@@ -21,7 +21,7 @@ struct XdpUdpReceiverTests {
     /// Polls until `count` datagrams arrived (or 5 s passed); returns their payloads and endpoints.
     func receive(_ count: Int, from receiver: XdpUdpReceiver) -> [(payload: [UInt8], source: UdpEndpoint, destination: UdpEndpoint)] {
         var received: [(payload: [UInt8], source: UdpEndpoint, destination: UdpEndpoint)] = []
-        _ = FeedTestTraffic.wait {
+        _ = waitUntil {
             _ = receiver.poll(limit: 64) { received.append((Array($0.payload), $0.source, $0.destination)) }
             return received.count >= count
         }
@@ -49,7 +49,7 @@ struct XdpUdpReceiverTests {
         #expect(received.allSatisfy { $0.source.address == IPv4Address(pair.b.address) })
         #expect(received.allSatisfy { $0.destination == UdpEndpoint(address: IPv4Address(pair.a.address)!, port: Self.feedPort) })
         var other: [[UInt8]] = []
-        #expect(FeedTestTraffic.wait { other += kernelOtherPort.drain(); return other.count == 5 })
+        #expect(waitUntil { other += kernelOtherPort.drain(); return other.count == 5 })
         #expect(other == (UInt8(0)..<5).map { [$0] })
         #expect(kernelFeedPort.drain().isEmpty)
         #expect(receiver.drops.total == 0)
@@ -139,7 +139,7 @@ struct XdpUdpReceiverTests {
         let sender = try pair.joined(in: pair.b) { try TestUdpSocket() }
         try sender.send(FeedTestTraffic.tradePacket(sequence: 1), to: pair.a.address, port: Self.feedPort)
         var got: [[UInt8]] = []
-        #expect(FeedTestTraffic.wait { got += kernelFeedPort.drain(); return !got.isEmpty })
+        #expect(waitUntil { got += kernelFeedPort.drain(); return !got.isEmpty })
         #expect(FeedTestTraffic.sequences(got) == [1])
     }
 
