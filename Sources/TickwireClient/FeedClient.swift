@@ -49,7 +49,11 @@ public struct FeedClient<Handler: FeedHandler, Requester: RetransmissionRequeste
     /// receive times, which lag it by however long they waited in the socket buffer.
     private var lastTick: UInt64 = 0
     private var holeIsGap = false
+    /// The request for the hole at `expectedSequence`; `laterRequests` for the holes after it.
     private var request = OutstandingRequest()
+    private let laterRequests: OutstandingRequests
+    /// Every hole before this sequence was asked for.
+    private var requestedEnd: UInt64 = 0
     private var nextRequestId: UInt64 = 1
     /// Instruments newly defined on the incremental channel start in sync (true while every
     /// packet of the session so far was processed).
@@ -65,16 +69,6 @@ public struct FeedClient<Handler: FeedHandler, Requester: RetransmissionRequeste
     /// must not switch back to it.
     private var replacedSession: UInt64?
     private var endNextSequence: UInt64 = 0
-
-    private struct OutstandingRequest {
-        var active = false
-        var id: UInt64 = 0
-        var first: UInt64 = 0
-        var end: UInt64 = 0
-        var deadline: UInt64 = 0
-        /// 1 for the first request for a hole, then one more per retry.
-        var attempt = 1
-    }
 
     public init(configuration: FeedClientConfiguration, handler: Handler, requester: Requester) throws(SystemError) {
         precondition(configuration.lines == 1 || configuration.lines == 2, "one line, or an A/B pair")
@@ -94,6 +88,8 @@ public struct FeedClient<Handler: FeedHandler, Requester: RetransmissionRequeste
         channelSnapshot = SnapshotAssembler(levelsPerSide: configuration.levelsPerSide)
         replaySnapshot = SnapshotAssembler(levelsPerSide: configuration.levelsPerSide)
         requestBuffer = PacketSlots(count: 1, slotSize: 64)
+        // Each hole in the window has a held packet after it.
+        laterRequests = OutstandingRequests(capacity: configuration.reorderPackets / 2 + 1)
         incrementalChannel = configuration.incrementalChannel
         snapshotChannel = configuration.snapshotChannel
     }
@@ -195,6 +191,7 @@ public struct FeedClient<Handler: FeedHandler, Requester: RetransmissionRequeste
         }
         guard header.flags.contains(.unsequenced) else {
             receiveIncremental(packet, line: .retransmission, receiveTime: receiveTime)
+            if header.session == session { noteAnswer(to: header.sequence, now: receiveTime) }
             return
         }
         guard header.session == session, header.channel == incrementalChannel else {
@@ -255,6 +252,8 @@ public struct FeedClient<Handler: FeedHandler, Requester: RetransmissionRequeste
         lineNext = (expectedSequence, expectedSequence)
         reorder.removeAll()
         request = OutstandingRequest()
+        laterRequests.removeAll()
+        requestedEnd = 0
         holeSince = 0
         holeIsGap = false
         inlineSnapshot.abandon()
@@ -321,7 +320,7 @@ public struct FeedClient<Handler: FeedHandler, Requester: RetransmissionRequeste
         guard expectedSequence < knownNext else {
             if holeSince != 0 {
                 if holeIsGap {
-                    counters.recoveredByRetransmission &+= 1
+                    counters.recoveredByRetransmission &+= 1 &+ UInt64(laterRequests.count)
                     handler.channelEvent(.gapFilled(throughSequence: expectedSequence &- 1))
                 } else {
                     counters.filledByOtherLine &+= 1
@@ -330,23 +329,54 @@ public struct FeedClient<Handler: FeedHandler, Requester: RetransmissionRequeste
             holeSince = 0
             holeIsGap = false
             request.active = false
+            laterRequests.removeAll()
             return
         }
         // The other line gets its wait from when the hole was noticed, not from the receive time
         // of the packet that showed it (that lags while a socket backlog is worked through).
         if holeSince == 0 { holeSince = max(now, lastTick, 1) }
+        if !request.active || expectedSequence >= request.end {
+            // That range came (or was given up): this hole may have been asked for with the later ones.
+            if request.active {
+                counters.recoveredByRetransmission &+= 1
+                handler.channelEvent(.gapFilled(throughSequence: request.end &- 1))
+            }
+            counters.recoveredByRetransmission &+= UInt64(laterRequests.removeAnswered(before: expectedSequence))
+            request = laterRequests.removeFirst(covering: expectedSequence) ?? OutstandingRequest()
+        }
         if request.active { holeIsGap = true }  // the rest of a range already asked for
         if !holeIsGap {
-            let passedOnEveryLine = configuration.lines == 1
-                || (lineNext.0 > expectedSequence && lineNext.1 > expectedSequence)
-            guard passedOnEveryLine || now >= holeSince &+ configuration.lineArbitrationTimeout else { return }
+            guard passedOnEveryLine > expectedSequence || now >= holeSince &+ configuration.lineArbitrationTimeout else { return }
             declareGap()
         }
-        if request.active {
-            guard expectedSequence >= request.end else { return }
-            request.active = false  // that range came; this is a further hole
+        if !request.active { requestRetransmission(now: now) }
+        requestLaterHoles(now: now)
+    }
+
+    /// Packets before this sequence arrived, or were given up, on every line.
+    private var passedOnEveryLine: UInt64 { configuration.lines == 1 ? knownNext : min(lineNext.0, lineNext.1) }
+
+    /// Asks for the holes after the awaited one that every line has passed, at once: their
+    /// answers then come while the earlier holes are filled, instead of one round trip per
+    /// hole while the window fills up with the packets after them.
+    private mutating func requestLaterHoles(now: UInt64) {
+        guard request.active else { return }
+        let passed = min(passedOnEveryLine, expectedSequence &+ UInt64(reorder.capacity))
+        var sequence = max(requestedEnd, request.end)
+        while sequence < passed && !laterRequests.isFull {
+            guard reorder.slot(of: sequence) == nil else {
+                sequence &+= 1
+                continue
+            }
+            var end = sequence &+ 1
+            while end < passed && end &- sequence < UInt64(RetransmitRequest.maxCount) && reorder.slot(of: end) == nil { end &+= 1 }
+            guard let later = sendRequest(first: sequence, end: end, now: now) else { break }
+            counters.gaps &+= 1
+            handler.channelEvent(.gap(firstMissing: sequence, count: end &- sequence))
+            laterRequests.append(later)
+            sequence = end
         }
-        requestRetransmission(now: now)
+        requestedEnd = max(requestedEnd, sequence)
     }
 
     private mutating func declareGap() {
@@ -360,7 +390,17 @@ public struct FeedClient<Handler: FeedHandler, Requester: RetransmissionRequeste
 
     private mutating func requestRetransmission(now: UInt64, attempt: Int = 1) {
         let first = expectedSequence
-        let count = UInt32(min(holeEnd &- first, UInt64(RetransmitRequest.maxCount)))
+        guard let sent = sendRequest(first: first, end: first &+ min(holeEnd &- first, UInt64(RetransmitRequest.maxCount)), now: now, attempt: attempt)
+        else {
+            giveUpHole(now: now)
+            return
+        }
+        request = sent
+    }
+
+    /// Sends a request for `first ..< end`; the request awaited, or nil when it could not be sent.
+    private mutating func sendRequest(first: UInt64, end: UInt64, now: UInt64, attempt: Int = 1) -> OutstandingRequest? {
+        let count = UInt32(end &- first)
         let id = nextRequestId
         nextRequestId &+= 1
         var writer = PacketWriter(buffer: UnsafeMutableRawBufferPointer(start: requestBuffer.bytes, count: requestBuffer.slotSize),
@@ -368,17 +408,33 @@ public struct FeedClient<Handler: FeedHandler, Requester: RetransmissionRequeste
         writer.begin(channel: incrementalChannel ?? 0, sequence: 0, sendTime: now, session: session, flags: .unsequenced)
         _ = writer.append(RetransmitRequest(firstSequence: first, count: count, requestId: id))
         let length = writer.finish()
-        guard requester.sendRequest(UnsafeRawBufferPointer(start: requestBuffer.bytes, count: length)) else {
-            giveUpHole(now: now)
-            return
-        }
-        // The wait starts now, not at the receive time of the packet that showed the hole: a
-        // consumer working through a backlog must not find its request expired at once.
-        request = OutstandingRequest(
-            active: true, id: id, first: first, end: first &+ UInt64(count),
-            deadline: max(now, lastTick) &+ configuration.retransmissionTimeout, attempt: attempt)
+        guard requester.sendRequest(UnsafeRawBufferPointer(start: requestBuffer.bytes, count: length)) else { return nil }
+        requestedEnd = max(requestedEnd, end)
         counters.retransmissionRequests &+= 1
         handler.channelEvent(.retransmissionRequested(firstSequence: first, count: count))
+        // The wait starts now, not at the receive time of the packet that showed the hole: a
+        // consumer working through a backlog must not find its request expired at once.
+        return OutstandingRequest(
+            active: true, id: id, first: first, end: end, deadline: max(now, lastTick) &+ configuration.retransmissionTimeout,
+            attempt: attempt, askedLaterFrom: requestedEnd)
+    }
+
+    /// The service answers requests in the order they come: a packet asked for after a request
+    /// arriving while some of that request's packets have not means their answer was lost.
+    /// They are asked again at once (not counted as an attempt: the service is answering), not
+    /// after the timeout, by when a consumer working through a backlog may have filled its window.
+    private mutating func noteAnswer(to sequence: UInt64, now: UInt64) {
+        if request.active, let again = askedAgain(request, answered: sequence, now: now) { request = again }
+        for index in 0..<laterRequests.count {
+            if let again = askedAgain(laterRequests[index], answered: sequence, now: now) { laterRequests[index] = again }
+        }
+    }
+
+    /// The new request for the packets of `asked` still missing, if `sequence` was asked for after it.
+    private mutating func askedAgain(_ asked: OutstandingRequest, answered sequence: UInt64, now: UInt64) -> OutstandingRequest? {
+        let first = max(asked.first, expectedSequence)
+        guard sequence >= asked.askedLaterFrom, (first..<asked.end).contains(where: { reorder.slot(of: $0) == nil }) else { return nil }
+        return sendRequest(first: first, end: asked.end, now: now, attempt: asked.attempt)
     }
 
     private mutating func handleReject(_ reject: RetransmitReject, now: UInt64) {
@@ -408,6 +464,7 @@ public struct FeedClient<Handler: FeedHandler, Requester: RetransmissionRequeste
     private mutating func declareLost(upTo end: UInt64, now: UInt64) {
         guard end > expectedSequence else { return }
         counters.packetsLost &+= end &- expectedSequence
+        if end >= request.end { request.active = false }
         handler.channelEvent(.packetsLost(firstMissing: expectedSequence, count: end &- expectedSequence))
         expectedSequence = end
         holeSince = 0
