@@ -24,7 +24,8 @@ public struct PublishingObserver<Sender: UdpSender, Clock: PublisherClock>: Book
     /// Updates published as inline snapshots because their deltas did not fit `held`.
     public private(set) var oversizeUpdates = 0
     /// One read from the venue can carry thousands of messages: the retransmission service is
-    /// also served every `updatesPerServicePoll` updates, so answers do not wait for the batch.
+    /// also served every `updatesPerServicePoll` updates, so answers do not wait for the batch,
+    /// and after every update while requests are waiting (a poll answered as many as it may).
     private var updatesSinceServicePoll = 0
     static var updatesPerServicePoll: Int { 64 }
 
@@ -65,9 +66,9 @@ public struct PublishingObserver<Sender: UdpSender, Clock: PublisherClock>: Book
 
     public mutating func bookUpdated(_ instrument: InstrumentId, book: OrderBook, venueUpdateId: UInt64, receiveTime: UInt64) {
         updatesSinceServicePoll &+= 1
-        if _slowPath(updatesSinceServicePoll >= Self.updatesPerServicePoll) {
-            updatesSinceServicePoll = 0
-            _ = retransmission?.poll()
+        if _slowPath(updatesSinceServicePoll >= Self.updatesPerServicePoll), let retransmission {
+            let backlog = retransmission.poll() >= retransmission.requestsPerPoll
+            updatesSinceServicePoll = backlog ? Self.updatesPerServicePoll : 0
         }
         let index = instrument.index
         if _slowPath(rebuilding[index] || overflowed[index]) {

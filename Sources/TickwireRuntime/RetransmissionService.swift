@@ -58,7 +58,8 @@ public final class RetransmissionService<Clock: PublisherClock> {
 
     private let socket: UnicastUdpSocket
     private let clock: Clock
-    private let requestsPerPoll: Int
+    /// The most requests one `poll` answers.
+    public let requestsPerPoll: Int
     private var channels: [ServedChannel] = []
     private var limits: RequesterRateLimit
     private let receiveBuffer: UnsafeMutableRawBufferPointer
@@ -123,6 +124,12 @@ public final class RetransmissionService<Clock: PublisherClock> {
     /// Waits until a request is readable or the timeout passed (for a service thread or idle loop).
     public func waitForRequest(timeoutMilliseconds: Int32) -> Bool {
         (try? socket.waitReadable(timeoutMilliseconds: timeoutMilliseconds)) ?? false
+    }
+
+    /// Answers requests until none came for `quietMilliseconds` or `shouldStop` says so: after
+    /// the end of a session, consumers still working through their backlog ask for its last packets.
+    public func serveUntilQuiet(quietMilliseconds: Int32, shouldStop: () -> Bool) {
+        while !shouldStop() && waitForRequest(timeoutMilliseconds: quietMilliseconds) { poll() }
     }
 
     private func handle(_ datagram: UnsafeRawBufferPointer, from source: UdpEndpoint) {

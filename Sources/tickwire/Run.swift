@@ -161,6 +161,7 @@ private struct RunRunner<Sender: UdpSender>: VenueAdapterConsumer {
         let stop = feed.run(shouldStop: { stopRequested != 0 }, idle: { $0.keeper.observer.idle() })
         feed.keeper.observer.endSession()
         feed.shutDown()
+        retransmission?.serveUntilQuiet(quietMilliseconds: 1000, shouldStop: { stopRequested != 0 })
         let counters = publisher.counters
         printError("run: \(config.venue.name): \(counterLine(feed.counters)); published \(counters.packets) packets, "
                    + "\(counters.messages) messages; receive timestamps \(feed.receiveTimestampSource ?? "none")")

@@ -92,6 +92,20 @@ import TickwireTransport
         #expect(rig.service.counters.packetsResent == 4 && rig.service.counters.requests == 1)
     }
 
+    /// After the end of a session: consumers behind their socket buffers still ask for its packets.
+    @Test func servingUntilQuietAnswersEveryRequestWaitingThenReturns() throws {
+        let rig = try Rig(packets: 20)
+        for id in 1...6 { try rig.request(first: UInt64(id), count: 1, id: UInt64(id)) }
+        rig.service.serveUntilQuiet(quietMilliseconds: 50, shouldStop: { false })
+        #expect(rig.service.counters.requests == 6, "more than one poll's worth (\(rig.service.requestsPerPoll))")
+        let answers = try receiveDatagrams(6, on: rig.consumer).map(\.bytes)
+        #expect(answers == (1...6).map(rig.original))
+
+        try rig.request(first: 7, count: 1, id: 7)
+        rig.service.serveUntilQuiet(quietMilliseconds: 50, shouldStop: { true })
+        #expect(rig.service.counters.requests == 6, "a stop request ends it at once")
+    }
+
     @Test func requestOlderThanTheWindowIsRejectedNotAvailable() throws {
         let rig = try Rig(packets: 10, historyCapacity: 4)
         try rig.request(first: 1, count: 3, id: 77)
