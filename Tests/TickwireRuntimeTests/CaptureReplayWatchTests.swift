@@ -117,7 +117,7 @@ import TickwireTestSupport
     /// simulate and run in one namespace, listen in the other, the channel crossing the veth
     /// pair as multicast. With 5 % of the datagrams lost on the way into the listener's namespace, every gap is
     /// repaired by retransmission and the printed books are still exactly the reference's.
-    @Test(arguments: [Path.lossless])
+    @Test(arguments: [Path.lossless, .lossRecoveredByRetransmission])
     func theSpotCaptureThroughRunAndListenPrintsExactlyTheReferenceBooks(_ path: Path) throws {
         guard requireRoot("the channel crosses a veth pair between network namespaces") else { return }
         let replayed = Capture.spot
