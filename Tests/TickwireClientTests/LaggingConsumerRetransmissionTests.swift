@@ -6,29 +6,7 @@ import TickwireCore
 /// answers to its requests can come: it must ask for each hole as it finds it, and ask again
 /// when a later answer overtakes a lost one, so that every hole is filled while the reorder
 /// window still holds the packets after it.
-@Suite struct LaggingConsumerRetransmissionTests {
-    let btc = TestPublisher.btc.instrument
-    let eth = TestPublisher.eth.instrument
-
-    /// Definitions and an inline snapshot of each book, processed.
-    func startedFeed(_ publisher: inout TestPublisher, _ client: inout TestClient) {
-        client.incremental(publisher.definitionPacket(TestPublisher.btc, TestPublisher.eth))
-        _ = publisher.updatePacket(btc, [(.bid, 10_000, 5), (.ask, 10_010, 3)])
-        _ = publisher.updatePacket(eth, [(.bid, 2_000, 1), (.ask, 2_001, 2)])
-        publisher.next -= 2  // those two only built the truth: the books start from inline snapshots
-        for packet in publisher.snapshotPackets(TestPublisher.btc, inline: true) + publisher.snapshotPackets(TestPublisher.eth, inline: true) {
-            client.incremental(packet)
-        }
-    }
-
-    func expectBooksEqualTruth(_ client: TestClient, _ publisher: TestPublisher, sourceLocation: SourceLocation = #_sourceLocation) {
-        for instrument in [btc, eth] {
-            for side in Side.allCases {
-                #expect(client.levels(instrument, side) == publisher.truthLevels(instrument, side), sourceLocation: sourceLocation)
-            }
-        }
-    }
-
+extension FeedClientTests {
     /// The listen loop working through a backlog: 48 packets read, then the answers to the
     /// requests sent while reading them (an answer to a request sent while answers are being
     /// processed comes with the next read). One packet in 16 is lost; the window holds 64.
