@@ -156,7 +156,12 @@ public struct FeedClient<Handler: FeedHandler, Requester: RetransmissionRequeste
             return
         }
         guard !header.flags.contains(.unsequenced) else { return }
-        if header.sequence != snapshotExpected { channelSnapshot.abandon() }
+        if header.sequence != snapshotExpected {
+            channelSnapshot.abandon()
+            // A loop came round only if none of its packets was missed: the missed one may
+            // have been the only definition of a book the client has not heard of yet.
+            if !loopComplete { loopFirstInstrument = nil }
+        }
         snapshotExpected = header.sequence &+ 1
         guard recovering else { return }
         var reader = Self.reader(packet)

@@ -258,6 +258,27 @@ import TickwireCore
         #expect(client.counters.gaps == 0 && client.requester.requests.isEmpty)
     }
 
+    /// The snapshot channel loses the packet that alone defines ETH: the loop that comes round
+    /// without it is not whole, and recovery goes on until a whole loop came.
+    @Test func aSnapshotLoopMissingAPacketDoesNotEndRecoveryWithoutTheBookItDefined() throws {
+        var publisher = TestPublisher()
+        var early = try makeClient()
+        startedFeed(&publisher, &early)
+        var client = try makeClient()
+        client.incremental(publisher.updatePacket(btc, [(.bid, 9_990, 1)]))  // joins here
+        let tagged = publisher.next - 1
+        func loop(_ definition: WireInstrumentDefinition) -> [[UInt8]] {
+            publisher.snapshotPackets(definition, inline: false, incrementalSequence: tagged)
+        }
+        for packet in loop(TestPublisher.btc) { client.snapshot(packet) }
+        _ = loop(TestPublisher.eth)  // lost
+        for packet in loop(TestPublisher.btc) { client.snapshot(packet) }
+        #expect(client.isUsable(btc) && client.isRecovering && client.definition(of: eth) == nil)
+        for packet in loop(TestPublisher.eth) + loop(TestPublisher.btc) { client.snapshot(packet) }
+        #expect(client.isUsable(btc) && client.isUsable(eth) && !client.isRecovering)
+        expectBooksEqualTruth(client, publisher)
+    }
+
     @Test func aSnapshotAheadOfTheStreamSkipsTheDeltasItAlreadyHolds() throws {
         var publisher = TestPublisher()
         var early = try makeClient()
