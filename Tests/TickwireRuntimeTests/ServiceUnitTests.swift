@@ -1,0 +1,66 @@
+import Foundation
+import Testing
+import TickwireTestSupport
+
+// The shipped systemd unit and its install script, checked with the real tools.
+
+@Suite struct ServiceUnitTests {
+    static let unitPath = packageRoot.appendingPathComponent("scripts/systemd/tickwire.service").path
+    static let installScript = packageRoot.appendingPathComponent("scripts/install-service.sh").path
+    static var builtBinary: String { productsDirectory.appendingPathComponent("tickwire").path }
+
+    /// `systemd-analyze verify` checks that ExecStart= names an existing executable, and the
+    /// shipped path (/usr/local/bin/tickwire) exists only once installed. So the test verifies
+    /// a copy whose one difference is ExecStart= pointing at the binary this build produced;
+    /// everything else (directives, capabilities, hardening, dependencies) is the shipped text.
+    /// Verify exits 0 on unknown keys and bad values, so its output must be empty, not just its status.
+    @Test func shippedUnitVerifiesCleanWithSystemdAnalyze() throws {
+        let shipped = try String(contentsOfFile: Self.unitPath, encoding: .utf8)
+        let installed = "ExecStart=/usr/local/bin/tickwire "
+        #expect(shipped.components(separatedBy: installed).count == 2, "one ExecStart= running the installed binary")
+        let directory = try TemporaryDirectory()
+        let copy = directory.path + "/tickwire.service"
+        try shipped.replacingOccurrences(of: installed, with: "ExecStart=\(Self.builtBinary) ")
+            .write(toFile: copy, atomically: true, encoding: .utf8)
+
+        let output = try runCommand(["sh", "-c", "systemd-analyze verify --man=no \"$0\" 2>&1", copy])
+        #expect(output == "", "systemd-analyze verify printed: \(output)")
+    }
+
+    @Test func unitAsksForNotifyWatchdogAndOnlyTheNeededCapabilities() throws {
+        let lines = try String(contentsOfFile: Self.unitPath, encoding: .utf8).split(separator: "\n").map(String.init)
+        let capabilities = "CAP_NET_ADMIN CAP_NET_RAW CAP_IPC_LOCK CAP_SYS_NICE CAP_BPF"
+        for directive in ["Type=notify", "NotifyAccess=main", "Restart=on-failure", "LimitMEMLOCK=infinity",
+                          "User=tickwire", "NoNewPrivileges=yes", "ProtectSystem=strict", "KillSignal=SIGTERM",
+                          "AmbientCapabilities=\(capabilities)", "CapabilityBoundingSet=\(capabilities)",
+                          "ExecReload=/bin/kill -HUP $MAINPID"] {
+            #expect(lines.contains(directive), "missing \(directive)")
+        }
+        #expect(lines.contains { $0.hasPrefix("WatchdogSec=") })
+        #expect(lines.contains { $0.hasPrefix("CPUAffinity=") })
+    }
+
+    @Test func installDryRunPrintsEveryStepAndNeedsNoRoot() throws {
+        let output = try runCommand([Self.installScript, "--dry-run", Self.builtBinary])
+        #expect(output.contains("would run: install -D -m 0755 \(Self.builtBinary) /usr/local/bin/tickwire"))
+        #expect(output.contains("would run: install -D -m 0644 \(Self.unitPath) /etc/systemd/system/tickwire.service"))
+        #expect(output.contains("would run: useradd --system") || output.contains("user tickwire exists"))
+        for venue in ["binance-spot.toml", "okx.toml"] {
+            #expect(output.contains("/etc/tickwire/\(venue)"), "installs or keeps \(venue)")
+        }
+    }
+
+    @Test func installRefusesAMissingBinaryAndUnknownOptions() throws {
+        #expect {
+            try runCommand([Self.installScript, "--dry-run", "/nonexistent/tickwire"])
+        } throws: { error in
+            let failure = error as? CommandFailure
+            return failure?.status == 1 && failure?.standardError.contains("no executable at /nonexistent/tickwire") == true
+        }
+        #expect {
+            try runCommand([Self.installScript, "--frobnicate"])
+        } throws: { error in
+            (error as? CommandFailure)?.status == 2
+        }
+    }
+}
