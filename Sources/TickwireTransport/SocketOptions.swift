@@ -93,7 +93,7 @@ func interfaceIndex(_ name: String) throws(SystemError) -> UInt32 {
 }
 
 /// "8 MiB", "212992 B": sizes as people read them in logs.
-func formatBytes(_ bytes: Int) -> String {
+public func formatBytes(_ bytes: Int) -> String {
     if bytes >= 1 << 20, bytes % (1 << 20) == 0 { return "\(bytes >> 20) MiB" }
     if bytes >= 1 << 10, bytes % (1 << 10) == 0 { return "\(bytes >> 10) KiB" }
     return "\(bytes) B"

@@ -44,16 +44,6 @@ var productsDirectory: URL {
     }
 }
 
-@Suite struct DoctorTests {
-    @Test func doctorReportsThePageKindTheHotPathGets() throws {
-        let (status, output) = try runTickwire(["doctor"])
-        #expect(status == 0)
-        #expect(output.contains("hot-path memory: 2 MiB on "))
-        #expect(output.contains("mlockall: "))
-        #expect(output.contains("cpus available: "))
-    }
-}
-
 @Suite struct BadArgumentTests {
     @Test func anUnknownSubcommandIsAClearUsageErrorWithExitCode2() throws {
         let (status, output) = try runTickwire(["frobnicate"])
