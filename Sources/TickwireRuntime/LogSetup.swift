@@ -41,14 +41,19 @@ public enum LogSetup {
         return writer
     }
 
-    /// Whether stderr is connected to journald: systemd sets `$JOURNAL_STREAM` to the stream's
-    /// `device:inode`, and it must still match fd 2 (a child may have redirected stderr).
+    /// Whether stderr is connected to journald (see `isJournal`).
     public static func standardErrorIsJournal() -> Bool {
-        guard let value = getenv("JOURNAL_STREAM") else { return false }
-        let parts = String(cString: value).split(separator: ":")
+        isJournal(descriptor: STDERR_FILENO, journalStream: getenv("JOURNAL_STREAM").map { String(cString: $0) })
+    }
+
+    /// systemd sets `$JOURNAL_STREAM` to the journal stream's `device:inode`; `descriptor` is
+    /// the journal only if it is still that file (the service may have redirected stderr, or
+    /// inherited the variable from a parent whose stderr was the journal).
+    static func isJournal(descriptor: Int32, journalStream: String?) -> Bool {
+        guard let parts = journalStream?.split(separator: ":"), parts.count == 2,
+              let device = UInt64(parts[0]), let inode = UInt64(parts[1]) else { return false }
         var status = stat()
-        guard parts.count == 2, let device = UInt64(parts[0]), let inode = UInt64(parts[1]),
-              fstat(STDERR_FILENO, &status) == 0 else { return false }
+        guard fstat(descriptor, &status) == 0 else { return false }
         return UInt64(status.st_dev) == device && UInt64(status.st_ino) == inode
     }
 }

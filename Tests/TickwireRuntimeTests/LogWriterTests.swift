@@ -71,6 +71,27 @@ import TickwireTestSupport
         #expect(object["message"] as? String == "tick")
     }
 
+    @Test func journalIsRecognisedOnlyWhenJournalStreamNamesTheDescriptorsFile() throws {
+        let directory = try TemporaryDirectory()
+        let file = try directory.createFile("stream")
+        let descriptor = file.handle.fileDescriptor
+        var status = stat()
+        #expect(fstat(descriptor, &status) == 0)
+        #expect(LogSetup.isJournal(descriptor: descriptor, journalStream: "\(status.st_dev):\(status.st_ino)"))
+        #expect(!LogSetup.isJournal(descriptor: descriptor, journalStream: "\(status.st_dev):\(status.st_ino + 1)"), "stderr redirected elsewhere")
+        #expect(!LogSetup.isJournal(descriptor: descriptor, journalStream: nil))
+        #expect(!LogSetup.isJournal(descriptor: descriptor, journalStream: "garbage"))
+    }
+
+    @Test func hangupSignalSetsAReopenRequestTakenOnce() {
+        HangupSignal.install()
+        _ = HangupSignal.takeRequest()
+        // To the process, not raise(): test worker threads block signals, as libdispatch's do.
+        kill(getpid(), SIGHUP)
+        #expect(waitUntil { HangupSignal.takeRequest() })
+        #expect(!HangupSignal.takeRequest(), "one request per signal")
+    }
+
     @Test func reopenAfterRenameWritesToANewFile() throws {
         let directory = try TemporaryDirectory()
         let path = directory.path + "/tickwire.log"
