@@ -50,6 +50,47 @@ import TickwireTestSupport
         }
     }
 
+    /// A real install, twice, as root — inside a private mount namespace whose /etc and
+    /// /usr/local are overlays on throwaway directories, so the host gains no user and no files.
+    @Test func installTwiceCreatesTheUserOnceAndKeepsTheOperatorsConfig() throws {
+        guard requireRoot("installing into overlays of /etc and /usr/local") else { return }
+        let scratch = try TemporaryDirectory()
+        for directory in ["etc-upper", "etc-work", "local-upper", "local-work"] {
+            try FileManager.default.createDirectory(atPath: scratch.path + "/" + directory, withIntermediateDirectories: true)
+        }
+        let script = """
+            set -e
+            mount -t overlay overlay -o lowerdir=/etc,upperdir=$0/etc-upper,workdir=$0/etc-work /etc
+            mount -t overlay overlay -o lowerdir=/usr/local,upperdir=$0/local-upper,workdir=$0/local-work /usr/local
+            $1 $2
+            echo "operator edit" >> /etc/tickwire/okx.toml
+            echo "== second run"
+            $1 $2
+            echo "== result"
+            getent passwd tickwire | cut -d: -f1,7
+            stat -c '%n %U:%G %a' /etc/tickwire /etc/tickwire/okx.toml /usr/local/bin/tickwire /etc/systemd/system/tickwire.service
+            tail -n 1 /etc/tickwire/okx.toml
+            cmp /etc/systemd/system/tickwire.service $3 && echo "unit as shipped"
+            """
+        let output = try runCommand(["unshare", "--mount", "--propagation", "private", "sh", "-c", script,
+                                     scratch.path, Self.installScript, Self.builtBinary, Self.unitPath])
+        let parts = output.components(separatedBy: "== second run\n")
+        let second = try #require(parts.last?.components(separatedBy: "== result\n").first)
+        let result = try #require(output.components(separatedBy: "== result\n").last).split(separator: "\n").map(String.init)
+        #expect(second.contains("user tickwire exists"))
+        #expect(!second.contains("useradd"))
+        #expect(second.contains("keeping existing /etc/tickwire/okx.toml"))
+        #expect(result == [
+            "tickwire:/usr/sbin/nologin",
+            "/etc/tickwire root:tickwire 750",
+            "/etc/tickwire/okx.toml root:tickwire 640",
+            "/usr/local/bin/tickwire root:root 755",
+            "/etc/systemd/system/tickwire.service root:root 644",
+            "operator edit",
+            "unit as shipped",
+        ])
+    }
+
     @Test func installRefusesAMissingBinaryAndUnknownOptions() throws {
         #expect {
             try runCommand([Self.installScript, "--dry-run", "/nonexistent/tickwire"])
