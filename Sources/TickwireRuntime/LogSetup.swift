@@ -99,7 +99,7 @@ public struct LineLogHandler: LogHandler {
         case .text:
             if let time { line += time + " " }
             line += "\(level) \(label): \(message)"
-            for key in metadata.keys.sorted() { line += " \(key)=\(Self.text(metadata[key]!))" }
+            for key in metadata.keys.sorted() { line += " \(key)=\(Self.field(Self.text(metadata[key]!)))" }
         case .json:
             line += "{"
             if let time { line += "\"time\":\(JSONText.quoted(time))," }
@@ -121,6 +121,11 @@ public struct LineLogHandler: LogHandler {
         case .error: 3
         case .critical: 2
         }
+    }
+
+    /// A text-format value as is, or JSON-quoted when it would not read back as one field.
+    static func field(_ text: String) -> String {
+        text.isEmpty || text.contains(where: { $0 == " " || $0 == "\"" || $0 == "=" || $0.isNewline }) ? JSONText.quoted(text) : text
     }
 
     static func text(_ value: Logger.Metadata.Value) -> String {

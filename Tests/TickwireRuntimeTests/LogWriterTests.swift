@@ -47,12 +47,12 @@ import TickwireTestSupport
         let directory = try TemporaryDirectory()
         let path = directory.path + "/tickwire.log"
         let writer = try LogWriter(destination: .file(path))
-        Self.logger(writer, format: .text).info("connected", metadata: ["venue": "okx", "attempt": "2"])
+        Self.logger(writer, format: .text).info("connected", metadata: ["venue": "okx", "attempt": "2", "reason": "peer closed"])
         writer.close()
         let line = try #require(try Self.lines(path).first)
         let fields = line.split(separator: " ", maxSplits: 1)
         #expect(fields.first?.hasSuffix("Z") == true, "UTC timestamp first")
-        #expect(fields.last == "info tickwire.test: connected attempt=2 venue=okx")
+        #expect(fields.last == #"info tickwire.test: connected attempt=2 reason="peer closed" venue=okx"#)
     }
 
     @Test func journalLinesStartWithTheSyslogPriorityAndHaveNoTimestamp() throws {
