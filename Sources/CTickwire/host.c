@@ -84,7 +84,6 @@ enum {
     NETDEV_CMD_DEV_GET_ = 1,
     NETDEV_A_DEV_IFINDEX_ = 1,
     NETDEV_A_DEV_XDP_FEATURES_ = 3,
-    NETDEV_A_DEV_XDP_ZC_MAX_SEGS_ = 4,
 };
 
 struct genl_request {
@@ -141,7 +140,7 @@ static void start_request(struct genl_request *request, uint16_t family, uint8_t
     request->generic.version = version;
 }
 
-int ctw_host_xdp_features(uint32_t ifindex, uint64_t *features, uint32_t *zero_copy_max_segments) {
+int ctw_host_xdp_features(uint32_t ifindex, uint64_t *features) {
     int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_GENERIC);
     if (fd < 0) return -1;
     int result = -1;
@@ -161,9 +160,6 @@ int ctw_host_xdp_features(uint32_t ifindex, uint64_t *features, uint32_t *zero_c
     struct nlattr *bits = find_attribute(answer, NETDEV_A_DEV_XDP_FEATURES_);
     if (!bits) { errno = EPROTO; goto out; }
     memcpy(features, (char *)bits + NLA_HDRLEN, sizeof *features);
-    struct nlattr *segments = find_attribute(answer, NETDEV_A_DEV_XDP_ZC_MAX_SEGS_);
-    *zero_copy_max_segments = 0;
-    if (segments) memcpy(zero_copy_max_segments, (char *)segments + NLA_HDRLEN, sizeof *zero_copy_max_segments);
     result = 0;
 out:;
     int saved = errno;

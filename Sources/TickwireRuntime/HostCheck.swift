@@ -2,16 +2,13 @@
 /// falls short, the one thing to do about it. `tickwire doctor` prints these; the daemon
 /// logs them at start.
 public struct HostCheck: Sendable, Equatable, CustomStringConvertible {
-    public enum Status: String, Sendable, Comparable {
+    public enum Status: String, Sendable {
         /// As Tickwire wants it.
         case pass
         /// Tickwire runs, with a fallback or higher latency.
         case warn
         /// Tickwire cannot run as built or as asked (e.g. the CPU lacks an instruction set it was compiled for).
         case fail
-
-        private var rank: Int { self == .pass ? 0 : self == .warn ? 1 : 2 }
-        public static func < (lhs: Status, rhs: Status) -> Bool { lhs.rank < rhs.rank }
     }
 
     public let name: String

@@ -46,8 +46,7 @@ public struct XdpFeatures: OptionSet, Sendable, CustomStringConvertible {
         let index = if_nametoindex(interface)
         if index == 0 { throw SystemError("if_nametoindex", errno: ctw_errno()) }
         var bits: UInt64 = 0
-        var zeroCopySegments: UInt32 = 0
-        try syscall("netlink(netdev dev-get)") { ctw_host_xdp_features(index, &bits, &zeroCopySegments) }
+        try syscall("netlink(netdev dev-get)") { ctw_host_xdp_features(index, &bits) }
         return XdpFeatures(rawValue: bits)
     }
 }

@@ -28,7 +28,7 @@ int ctw_host_memlock_limit(uint64_t *soft, uint64_t *hard);
 /// The driver's XDP features of interface `ifindex`, in the calling thread's network
 /// namespace: NETDEV_CMD_DEV_GET of the "netdev" generic-netlink family. errno ENOENT when
 /// the kernel has no such family (before 6.3); ENODEV for an unknown ifindex.
-int ctw_host_xdp_features(uint32_t ifindex, uint64_t *features, uint32_t *zero_copy_max_segments);
+int ctw_host_xdp_features(uint32_t ifindex, uint64_t *features);
 
 /// ETHTOOL_GCHANNELS: the NIC's queue (channel) counts, current and maximum.
 struct ctw_host_channels {
