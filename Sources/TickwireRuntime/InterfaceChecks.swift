@@ -26,10 +26,14 @@ public enum InterfaceChecks {
     /// The NIC's NUMA node (sysfs), and whether this process's cores are on it.
     public static func numaNode(interface: String) -> HostCheck {
         let name = "nic numa node"
-        guard let text = readSmallFile("/sys/class/net/\(interface)/device/numa_node"), let node = Int(text.filter { !$0.isWhitespace }) else {
-            return .pass(name, "\(interface) has no NUMA node (not a PCI device)")
+        // A virtio NIC's device is the virtio device; its PCI parent carries the node.
+        let device = "/sys/class/net/\(interface)/device"
+        guard let text = readSmallFile(device + "/numa_node") ?? readSmallFile(device + "/../numa_node"),
+              let node = Int(text.filter { !$0.isWhitespace })
+        else {
+            return .pass(name, "\(interface) has no NUMA node (a virtual device)")
         }
-        if node < 0 { return .pass(name, "\(interface): none reported (single-node host)") }
+        if node < 0 { return .pass(name, "\(interface): no node reported (a single-node host, or the firmware does not say)") }
         guard let nodeCPUs = readSmallFile("/sys/devices/system/node/node\(node)/cpulist").flatMap(parseCPUList),
               let mine = try? CPUSet.currentThread()
         else { return .pass(name, "\(interface) on node \(node)") }
