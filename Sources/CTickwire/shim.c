@@ -9,6 +9,7 @@
 #include <net/if.h>
 #include <numa.h>
 #include <numaif.h>
+#include <pthread.h>
 #include <sched.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,6 +50,18 @@ int ctw_sched_getaffinity(pid_t tid, int *cpus, int capacity) {
 }
 
 int ctw_sched_getcpu(void) { return sched_getcpu(); }
+
+int ctw_set_thread_name(const char *name) {
+    char truncated[16];
+    strncpy(truncated, name, sizeof(truncated) - 1);
+    truncated[sizeof(truncated) - 1] = 0;
+    return pthread_setname_np(pthread_self(), truncated);
+}
+
+int ctw_set_fifo_priority(int priority) {
+    struct sched_param param = { .sched_priority = priority };
+    return sched_setscheduler(0, SCHED_FIFO, &param);
+}
 pid_t ctw_gettid(void) { return (pid_t)syscall(SYS_gettid); }
 
 // ---- receive timestamps ---------------------------------------------------------

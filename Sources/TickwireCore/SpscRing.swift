@@ -135,6 +135,12 @@ public final class SpscRing<Element: BitwiseCopyable>: @unchecked Sendable {
         @inlinable
         public var capacity: Int { mask &+ 1 }
 
+        /// Elements waiting for the consumer now (for high-water marks; reads the consumer's index).
+        @inlinable
+        public var occupancy: Int {
+            tail.pointee.load(ordering: .relaxed) &- head.pointee.load(ordering: .acquiring)
+        }
+
         /// Appends `element` and publishes it; `false` (and nothing written) when the ring is full.
         @inlinable @inline(__always)
         public func tryPush(_ element: Element) -> Bool {
@@ -223,6 +229,12 @@ public final class SpscRing<Element: BitwiseCopyable>: @unchecked Sendable {
 
         @inlinable
         public var capacity: Int { mask &+ 1 }
+
+        /// Whether an element is waiting (reads the producer's index only when the cached copy shows none).
+        @inlinable @inline(__always)
+        public var hasElements: Bool {
+            availableSlots(at: head.pointee.load(ordering: .relaxed), wanted: 1) > 0
+        }
 
         /// Removes and returns the oldest element; `nil` when the ring is empty.
         @inlinable @inline(__always)

@@ -10,6 +10,8 @@ import TickwireVenues
 /// A book rebuilt from a venue snapshot goes out as an inline snapshot, not as thousands of
 /// deltas. At the end of each read from the venue the packets go out, then the snapshot loop
 /// and the retransmission service get their turn; `idle` sends heartbeats when nothing comes.
+/// Several observers may share one publisher (one per venue connection of a channel in the
+/// fused topology); the retransmission service must already serve the publisher's channel.
 public struct PublishingObserver<Sender: UdpSender, Clock: PublisherClock>: BookObserver {
     public let publisher: ChannelPublisher<Sender, Clock>
     public let snapshots: SnapshotCycler<Sender, Clock>?
@@ -44,7 +46,6 @@ public struct PublishingObserver<Sender: UdpSender, Clock: PublisherClock>: Book
                      count: maxDeltasPerUpdate)
         overflowed = Array(repeating: false, count: instrumentCapacity)
         rebuilding = Array(repeating: false, count: instrumentCapacity)
-        retransmission?.serve(publisher)
     }
 
     public mutating func snapshotBegan(_ instrument: InstrumentId) {

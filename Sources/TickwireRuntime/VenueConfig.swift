@@ -99,21 +99,10 @@ public struct VenueConfig: Sendable, Equatable {
 
     /// Validates TOML `text` as if read from `file` (relative paths resolve against its folder).
     public static func parse(_ text: String, file: String) throws(ConfigError) -> VenueConfig {
-        let table: TOMLTable
-        do {
-            table = try TOMLTable(string: text)
-        } catch let error as TOMLParseError {
-            throw ConfigError(file: file, key: nil, kind: .syntax,
-                              message: "line \(error.source.begin.line), column \(error.source.begin.column): TOML syntax error: \(error.description)")
-        } catch {
-            throw ConfigError(file: file, key: nil, kind: .syntax, message: "TOML syntax error: \(error)")
-        }
+        let table = try parseTOML(text, file: file)
         let reader = KeyReader(file: file, table: table)
 
-        // Unknown keys first: a typo must never silently fall back to a default.
-        for key in table.keys.sorted() where !commonKeys.contains(key) {
-            throw reader.error(key, .unknownKey, "unknown key (expected one of \(commonKeys.sorted().joined(separator: ", ")))")
-        }
+        try reader.rejectUnknownKeys(commonKeys)
 
         let adapterName = try reader.string("adapter")
         guard let venue = Venue(name: adapterName) else {
@@ -315,7 +304,7 @@ public struct ConfigError: Error, Equatable, Sendable, CustomStringConvertible {
 
 // MARK: - reading keys
 
-private struct KeyReader {
+struct KeyReader {
     let file: String
     let table: TOMLTable
     var prefix = ""

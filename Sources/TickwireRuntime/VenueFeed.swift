@@ -60,6 +60,22 @@ public struct FeedOptions: Sendable {
     }
 }
 
+/// Where a venue feed sends its adapter's events and learns which books need a resync.
+public protocol FeedSink: VenueEventSink {
+    /// Books that failed a check and wait for `VenueAdapter.resync`.
+    var hasPendingResyncs: Bool { get }
+    mutating func nextResync() -> InstrumentId?
+    /// Every message of one read from the connection has been handled.
+    mutating func batchEnded()
+}
+
+/// The fused case: the keeper judges the books on the feed's own thread.
+extension BookKeeper: FeedSink {
+    @inlinable public var hasPendingResyncs: Bool { !pendingResyncs.isEmpty }
+    @inlinable public mutating func nextResync() -> InstrumentId? { popPendingResync() }
+    @inlinable public mutating func batchEnded() { observer.batchEnded() }
+}
+
 /// Why `run` returned.
 public enum FeedStop: Equatable, Sendable {
     /// `runOnce` and the connection ended; `code` is the close code when the server sent one.
@@ -68,23 +84,25 @@ public enum FeedStop: Equatable, Sendable {
     case requested
 }
 
-/// One venue connection: a WebSocket client, the venue's adapter and the book keeper (whose
-/// observer publishes), busy-polled by the thread that owns it. No async, no locks, no
+/// One venue connection: a WebSocket client, the venue's adapter and the sink its events go
+/// to (the book keeper, or the ring to the book stage), polled by the thread that owns it. No async, no locks, no
 /// allocation per message: the payload is a view into the client's receive buffer, the
 /// adapter parses it in place into the books, the observer is called synchronously.
 ///
 /// Life cycle of a connection: connect (blocking, with timeout) → `adapter.connected` (every
 /// book invalid, subscriptions queued) → requests performed → poll loop. After each message
-/// the keeper's pending resyncs go to `adapter.resync`, and queued requests are performed
+/// the sink's pending resyncs go to `adapter.resync`, and queued requests are performed
 /// (text frames sent at once, REST snapshots handed to the `SnapshotFetcher` helper thread,
 /// reconnects done after the message). `adapter.tick` runs at least once a second.
 /// When the connection ends every book is reported invalid (`disconnected`) at once; then,
 /// unless `runOnce`, the feed waits a jittered exponential backoff delay (reset after a
 /// connection that stayed up for a minute) and connects again.
-public struct VenueFeed<Adapter: VenueAdapter, Observer: BookObserver> {
+public struct VenueFeed<Adapter: VenueAdapter, Sink: FeedSink> {
     public let config: VenueConfig
     public private(set) var adapter: Adapter
-    public private(set) var keeper: BookKeeper<Observer>
+    /// Where the adapter's events go: the book keeper itself (fused), or the ring to the
+    /// book stage (staged).
+    public private(set) var sink: Sink
     public let client: WebSocketClient
     public private(set) var counters = FeedCounters()
     public let options: FeedOptions
@@ -109,13 +127,26 @@ public struct VenueFeed<Adapter: VenueAdapter, Observer: BookObserver> {
     private var reconnectRequested: String?
     private var closedCode: UInt16?
     private var connectionEnded = false
+    /// Monotonic time before which no connect is attempted (the backoff delay).
+    private var nextConnectAt: UInt64 = 0
+    /// Set once a `runOnce` feed has seen its connection end: `poll` does nothing more.
+    public private(set) var finished: FeedStop?
 
-    public init(config: VenueConfig, adapter: Adapter, books: FeedBooks, observer: Observer, options: FeedOptions = FeedOptions()) throws(FeedSetupError) {
+    /// A feed whose events go straight into its own book keeper (`watch`, the fused topology).
+    public init<Observer: BookObserver>(
+        config: VenueConfig, adapter: Adapter, books: FeedBooks, observer: Observer, options: FeedOptions = FeedOptions()
+    ) throws(FeedSetupError) where Sink == BookKeeper<Observer> {
+        try self.init(config: config, adapter: adapter, symbols: books.symbols,
+                      sink: BookKeeper(books: books.books, instruments: books.instruments, observer: observer), options: options)
+    }
+
+    /// - Parameter symbols: the connection's symbols (their instruments are the ones `sink` serves).
+    public init(config: VenueConfig, adapter: Adapter, symbols: [VenueSymbol], sink: Sink, options: FeedOptions = FeedOptions()) throws(FeedSetupError) {
         self.config = config
         self.adapter = adapter
         self.options = options
-        keeper = BookKeeper(books: books.books, instruments: books.instruments, observer: observer)
-        instruments = books.symbols.map(\.instrument)
+        self.sink = sink
+        instruments = symbols.map(\.instrument)
         do {
             client = try WebSocketClient(url: config.connectionURL, options: config.webSocketOptions)
         } catch {
@@ -141,38 +172,45 @@ public struct VenueFeed<Adapter: VenueAdapter, Observer: BookObserver> {
     public var receiveTimestampSource: String? { client.receiveTimestampSource?.rawValue }
 
     /// Runs until `runOnce` sees the connection end, or `shouldStop` returns true (checked
-    /// between polls, at least once a second while waiting to reconnect). `idle` runs after
-    /// every poll that delivered nothing (the table view redraws from there).
+    /// between polls). `idle` runs after every poll that delivered nothing (the table view
+    /// redraws from there).
     public mutating func run(shouldStop: () -> Bool = { false }, idle: (inout Self) -> Void = { _ in }) -> FeedStop {
         while true {
             if shouldStop() { return .requested }
-            if client.state != .open {
-                if connectionEnded && options.runOnce {
-                    return .connectionEnded(code: closedCode, reason: lastError ?? "closed")
-                }
-                if !establish(shouldStop: shouldStop) {
-                    if options.runOnce { return .connectionEnded(code: nil, reason: lastError ?? "connect failed") }
-                    continue
-                }
-            }
-            if step() == 0 {
+            if let finished { return finished }
+            if poll() == 0 {
                 idle(&self)
                 if options.idleSleepMicroseconds > 0 { usleep(options.idleSleepMicroseconds) }
             }
         }
     }
 
+    /// One turn of the feed, never waiting: a poll of the open connection, or (when it is
+    /// down and the backoff delay has passed) one connect attempt. Returns the events
+    /// delivered. Several feeds can share a thread by taking turns (the fused topology); a
+    /// connect attempt itself blocks up to the connect timeout.
+    @inline(__always)
+    public mutating func poll() -> Int {
+        if _fastPath(client.state == .open) { return step() }
+        if finished != nil { return 0 }
+        if connectionEnded && options.runOnce {
+            finished = .connectionEnded(code: closedCode, reason: lastError ?? "closed")
+            return 0
+        }
+        if ctw_monotonic_ns() >= nextConnectAt, !establish(), options.runOnce {
+            finished = .connectionEnded(code: nil, reason: lastError ?? "connect failed")
+        }
+        return 0
+    }
+
     // MARK: connection
 
-    /// One connect attempt, after the backoff delay the previous failures earned.
-    private mutating func establish(shouldStop: () -> Bool) -> Bool {
-        if counters.connects + counters.connectFailures > 0 {
-            let delay = backoff.nextDelay()
-            if !sleep(delay, shouldStop: shouldStop) { return false }
-        }
+    /// One connect attempt; a failure sets the next attempt's time by the backoff.
+    private mutating func establish() -> Bool {
         do throws(TransportError) {
             try client.connect()
         } catch {
+            scheduleReconnect()
             counters.connectFailures += 1
             lastError = "connect to \(config.connectionURL): \(error)"
             connectionEnded = true
@@ -193,7 +231,7 @@ public struct VenueFeed<Adapter: VenueAdapter, Observer: BookObserver> {
         lastActivity = connectedAtMonotonic
         activitySeen = activity
         requests.removeAll(keepingCapacity: true)
-        adapter.connected(receiveTime: now, sink: &keeper, requests: &requests)
+        adapter.connected(receiveTime: now, sink: &sink, requests: &requests)
         performRequests()
         return client.state == .open
     }
@@ -208,26 +246,21 @@ public struct VenueFeed<Adapter: VenueAdapter, Observer: BookObserver> {
         options.log?("\(config.venue.name): \(why)\(options.runOnce ? "" : "; reconnecting")")
         let uptime = ctw_monotonic_ns() &- connectedAtMonotonic
         backoff.connectionEnded(after: .nanoseconds(Int64(clamping: uptime)))
+        scheduleReconnect()
         let now = ctw_realtime_ns()
         for instrument in instruments {
-            keeper.bookInvalid(instrument, reason: .disconnected, receiveTime: now)
+            sink.bookInvalid(instrument, reason: .disconnected, receiveTime: now)
         }
-        keeper.observer.batchEnded()
+        sink.batchEnded()
         epoch += 1
         fetcher?.beginEpoch(epoch)  // snapshots under way are for the old connection
         snapshotRequestsWaiting = false
     }
 
-    private func sleep(_ delay: Duration, shouldStop: () -> Bool) -> Bool {
-        let (seconds, attoseconds) = delay.components
-        var remaining = max(0, seconds) * 1_000_000 + max(0, attoseconds) / 1_000_000_000_000
-        while remaining > 0 {
-            if shouldStop() { return false }
-            let step = min(remaining, 100_000)
-            usleep(UInt32(step))
-            remaining -= step
-        }
-        return !shouldStop()
+    private mutating func scheduleReconnect() {
+        let (seconds, attoseconds) = backoff.nextDelay().components
+        let delay = UInt64(max(0, seconds)) &* 1_000_000_000 &+ UInt64(max(0, attoseconds) / 1_000_000_000)
+        nextConnectAt = ctw_monotonic_ns() &+ delay
     }
 
     // MARK: the loop body
@@ -256,14 +289,15 @@ public struct VenueFeed<Adapter: VenueAdapter, Observer: BookObserver> {
             lost("connection lost: \(error)")
             return 0
         }
-        if delivered > 0 { keeper.observer.batchEnded() }
+        if delivered > 0 { sink.batchEnded() }
+        if _slowPath(sink.hasPendingResyncs) { afterMessage() }
         if _slowPath(client.state != .open) {
             lost(lastError ?? "connection closed", code: closedCode)
             return delivered
         }
         if let snapshotResults, let pointer = snapshotResults.tryPop() {
             deliver(SnapshotFetcher.job(from: pointer))
-            keeper.observer.batchEnded()
+            sink.batchEnded()
         }
         if _slowPath(snapshotRequestsWaiting) { snapshotRequestsWaiting = fetcher?.flushOverflow() ?? false }
         if _slowPath(reconnectRequested != nil) {
@@ -306,7 +340,7 @@ public struct VenueFeed<Adapter: VenueAdapter, Observer: BookObserver> {
         guard let base = payload.baseAddress else { return }
         let view = ByteView(start: base.assumingMemoryBound(to: UInt8.self), count: payload.count)
         do throws(VenueError) {
-            try adapter.handle(message: view, receiveTime: receiveTime, sink: &keeper, requests: &requests)
+            try adapter.handle(message: view, receiveTime: receiveTime, sink: &sink, requests: &requests)
         } catch {
             count(error)
         }
@@ -315,13 +349,15 @@ public struct VenueFeed<Adapter: VenueAdapter, Observer: BookObserver> {
 
     @inline(__always)
     private mutating func afterMessage() {
-        if _slowPath(!keeper.pendingResyncs.isEmpty) {
-            for instrument in keeper.takePendingResyncs() {
-                counters.resyncs += 1
-                adapter.resync(instrument, requests: &requests)
-            }
-        }
+        if _slowPath(sink.hasPendingResyncs) { takeResyncs() }
         if _slowPath(!requests.isEmpty) { performRequests() }
+    }
+
+    private mutating func takeResyncs() {
+        while let instrument = sink.nextResync() {
+            counters.resyncs += 1
+            adapter.resync(instrument, requests: &requests)
+        }
     }
 
     private mutating func count(_ error: VenueError) {
@@ -345,7 +381,7 @@ public struct VenueFeed<Adapter: VenueAdapter, Observer: BookObserver> {
         body.withUnsafeBufferPointer { bytes in
             let view = ByteView(start: bytes.baseAddress ?? UnsafePointer(bitPattern: 1)!, count: bytes.count)
             do throws(VenueError) {
-                try adapter.handleSnapshot(job.instrument, body: view, receiveTime: now, sink: &keeper, requests: &requests)
+                try adapter.handleSnapshot(job.instrument, body: view, receiveTime: now, sink: &sink, requests: &requests)
             } catch {
                 count(error)
             }

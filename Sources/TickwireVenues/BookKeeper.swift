@@ -73,6 +73,9 @@ public struct BookKeeper<Observer: BookObserver>: VenueEventSink {
 
     public func state(of instrument: InstrumentId) -> State { states[instrument.index] }
 
+    /// Takes one queued resync (allocation-free, for the feed loop).
+    public mutating func popPendingResync() -> InstrumentId? { pendingResyncs.popLast() }
+
     /// Hands the queued resyncs to the caller and forgets them.
     public mutating func takePendingResyncs() -> [InstrumentId] {
         defer { pendingResyncs.removeAll(keepingCapacity: true) }

@@ -2,7 +2,7 @@ import TickwireCore
 
 /// The integrity check a venue message carries, verified against the book once the whole
 /// message has been applied (see `BookKeeper`).
-public enum VenueChecksum: Sendable, Equatable {
+public enum VenueChecksum: Sendable, Equatable, BitwiseCopyable {
     case none
     /// OKX: signed CRC32 of "bid:size:ask:size:…" over the top 25 levels a side.
     case okxTop25(Int32)

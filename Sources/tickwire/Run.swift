@@ -2,6 +2,7 @@ import ArgumentParser
 import CTickwire
 import TickwireCore
 import TickwireRuntime
+import TickwireSystem
 import TickwireTransport
 import TickwireVenues
 
@@ -9,23 +10,30 @@ import TickwireVenues
 import Glibc
 #endif
 
-/// `tickwire run`: one venue connection published on one channel, in the fused topology (the
-/// venue feed, the books and the senders on one thread). Options are parsed by `run`
-/// itself, as in `watch`, so every bad argument exits 2 with a specific message.
+/// `tickwire run`: the daemon. Venue connections in, one channel out, in the staged or fused
+/// topology. Either everything from `--config main.toml`, or a quick start from `--venue`
+/// files and `--channel` with defaults for the rest. Options are parsed by `run` itself, as
+/// in `watch`, so every bad argument exits 2 with a specific message.
 struct Run: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Run the feeder: a venue's books published on a UDP multicast channel.",
+        abstract: "Run the feeder: venues' books published on a UDP multicast channel.",
         discussion: """
-            Publishes the venue the file describes on --channel (and --channel-b for A/B \
-            lines), loops full-book snapshots on --snapshot, and answers retransmission \
-            requests on --retransmit. Exit status: 0 on SIGINT/SIGTERM or, with --once, when \
-            the venue closed the connection (end of session is sent on every channel first); \
-            1 when the sockets or the sender cannot be set up; 2 for bad arguments or configuration.
+            With --config, main.toml names the venue files, the channel, the threads and cores, \
+            host tuning, metrics and logs (see config/main.toml); --sender, --iface, --topology, \
+            --idle and --once override it. Without it, --venue (repeatable) and --channel are \
+            required and the rest takes defaults. Publishes the venues on --channel (and \
+            --channel-b for A/B lines), loops full-book snapshots on --snapshot, answers \
+            retransmission requests on --retransmit. Exit status: 0 on SIGINT/SIGTERM or, with \
+            --once, when every venue closed its connection (end of session is sent first); 1 \
+            when the sockets, the sender or a required host setting cannot be set up; 2 for bad \
+            arguments or configuration.
             """
     )
 
-    @Option(help: ArgumentHelp("Venue configuration file (TOML), e.g. config/binance-spot.toml.", valueName: "file"))
-    var venue: String?
+    @Option(help: ArgumentHelp("Daemon configuration (main.toml).", valueName: "file"))
+    var config: String?
+    @Option(help: ArgumentHelp("Venue configuration file (TOML); repeat for several venues on the channel.", valueName: "file"))
+    var venue: [String] = []
     @Option(help: ArgumentHelp("Incremental channel (line A), e.g. 239.1.1.1:30001.", valueName: "group:port"))
     var channel: String?
     @Option(name: .customLong("channel-b"), help: ArgumentHelp("Line B: every packet again to this group.", valueName: "group:port"))
@@ -48,133 +56,180 @@ struct Run: ParsableCommand {
     var noFallback = false
     @Flag(name: .customLong("multicast-loop"), help: "Deliver the channels to listeners on this host too (IP_MULTICAST_LOOP).")
     var multicastLoop = false
-    @Flag(help: "Stop (end of session on every channel, exit 0) when the venue closes the connection.")
+    @Option(help: ArgumentHelp("staged (a thread per stage) or fused (one thread). Default: staged when the host has a CPU for every stage, else fused.", valueName: "topology"))
+    var topology: String?
+    @Option(help: ArgumentHelp("What idle threads do: busy-spin (default), spin-yield[:SPINS], spin-park[:SPINS[:MICROSECONDS]].", valueName: "strategy"))
+    var idle: String?
+    @Flag(help: "Stop (end of session on the channel, exit 0) when every venue has closed its connection.")
     var once = false
     @Option(name: .customLong("idle-sleep-us"),
-            help: ArgumentHelp("Microseconds to sleep after an empty poll (default 0: busy-poll).", valueName: "us"))
+            help: ArgumentHelp("Same as --idle spin-park:0:US (kept for scripts).", valueName: "us"))
     var idleSleep: String?
 
     @Argument(parsing: .allUnrecognized, help: .hidden)
     var unrecognized: [String] = []
 
     func run() throws {
-        let options = parse()
-        let venueConfig: VenueConfig
-        do throws(ConfigError) {
-            venueConfig = try VenueConfig.load(path: options.venueFile)
-        } catch {
-            printError("error: \(error)")
-            throw ExitCode(2)
-        }
+        var settings = settings()
         let configured: (sender: ConfiguredSender, fallbackReason: String?)
         do throws(SenderStartError) {
-            configured = try options.sender.makeSender()
+            configured = try settings.sender.makeSender()
         } catch {
             printError("error: tickwire run: \(error)")
             throw ExitCode(1)
         }
         if let reason = configured.fallbackReason { printError("run: WARNING: \(reason)") }
         printError("run: sender \(configured.sender.modeDescription)")
+        do throws(HostTuningError) {
+            printError("run: " + (try settings.memoryLocking.apply()))
+        } catch {
+            printError("error: tickwire run: \(error)")
+            throw ExitCode(1)
+        }
         installStopSignals()
-        let status: Int32
+        settings.announce()
+        let summary: PipelineSummary
         do {
+            let log: @Sendable (String) -> Void = { printError("run: \($0)") }
+            let stop: @Sendable () -> Bool = { stopRequested != 0 }
             switch configured.sender {
-            case .standard(let sender): status = try venueConfig.withAdapter(RunRunner(options: options, config: venueConfig, sender: sender))
-            case .xdp(let sender): status = try venueConfig.withAdapter(RunRunner(options: options, config: venueConfig, sender: sender))
+            case .standard(let sender): summary = try runPipeline(channel: settings.channel, plan: settings.pipeline, sender: sender, shouldStop: stop, log: log)
+            case .xdp(let sender): summary = try runPipeline(channel: settings.channel, plan: settings.pipeline, sender: sender, shouldStop: stop, log: log)
             }
         } catch {
             printError("error: tickwire run: \(error)")
             throw ExitCode(1)
         }
-        if status != 0 { throw ExitCode(status) }
+        report(summary)
+        if summary.exitStatus != 0 { throw ExitCode(summary.exitStatus) }
     }
 
-    private func parse() -> RunOptions {
+    /// The run's settings: main.toml with the command line's overrides, or the quick start's defaults.
+    private func settings() -> RunSettings {
         rejectUnrecognized(unrecognized, fail: usageError)
-        guard let venue else { usageError("--venue FILE is required (e.g. --venue config/binance-spot.toml)") }
-        guard let channel else { usageError("--channel GROUP:PORT is required (e.g. --channel 239.1.1.1:30001)") }
-        let groups = channelGroups(channel, channelB, snapshot, fail: usageError)
-        var sender: SenderConfiguration
-        do {
-            sender = try SenderConfiguration.parse(sender: self.sender, interface: iface, xdpQueue: xdpQueue, noFallback: noFallback)
-        } catch {
-            usageError("\(error)")
+        var settings: RunSettings
+        if let config {
+            let quickStartOnly = [("--venue", !venue.isEmpty), ("--channel", channel != nil), ("--channel-b", channelB != nil),
+                                  ("--snapshot", snapshot != nil), ("--snapshot-rate", snapshotRate != nil),
+                                  ("--retransmit", retransmit != nil), ("--channel-id", channelId != nil)]
+            if let (option, _) = quickStartOnly.first(where: { $0.1 }) {
+                usageError("\(option) goes in \(config)'s [channel] / venues, not beside --config")
+            }
+            do throws(ConfigError) {
+                let main = try MainConfig.load(path: config)
+                settings = RunSettings(channel: main.channel, pipeline: main.pipeline, sender: main.sender, memoryLocking: main.memoryLocking)
+            } catch {
+                printError("error: \(error)")
+                Glibc.exit(2)
+            }
+        } else {
+            guard !venue.isEmpty else { usageError("--config FILE or --venue FILE is required (e.g. --venue config/binance-spot.toml)") }
+            guard let channel else { usageError("--channel GROUP:PORT is required (e.g. --channel 239.1.1.1:30001)") }
+            var venues: [VenueConfig] = []
+            for file in venue {
+                do throws(ConfigError) {
+                    venues.append(try VenueConfig.load(path: file))
+                } catch {
+                    printError("error: \(error)")
+                    Glibc.exit(2)
+                }
+            }
+            let groups = channelGroups(channel, channelB, snapshot, fail: usageError)
+            let id = integerOption(channelId, "--channel-id", in: UInt16(1)...UInt16.max - 1, default: 1, fail: usageError)
+            var plan = ChannelPlan(id: id, venues: venues, lineA: groups.lineA)
+            plan.lineB = groups.lineB
+            plan.snapshot = groups.snapshot
+            plan.snapshotRate = integerOption(snapshotRate, "--snapshot-rate", in: 1...1_000_000, default: 1000, fail: usageError)
+            plan.retransmit = endpointOption(retransmit, "--retransmit", multicast: false, fail: usageError)
+            var pipeline = PipelinePlan()
+            // A busy-polling thread per stage needs a CPU each (ingest per venue, book, send).
+            pipeline.topology = availableCPUs() >= venues.count + 2 ? .staged : .fused
+            settings = RunSettings(channel: plan, pipeline: pipeline, sender: SenderConfiguration(), memoryLocking: .bestEffort)
+            settings.topologyIsDefault = true
         }
-        sender.multicastLoopback = multicastLoop
-        if let problem = sender.problem { usageError(problem) }
-        return RunOptions(
-            venueFile: venue, lineA: groups.lineA, lineB: groups.lineB, snapshot: groups.snapshot,
-            snapshotRate: integerOption(snapshotRate, "--snapshot-rate", in: 1...1_000_000, default: 1000, fail: usageError),
-            retransmit: endpointOption(retransmit, "--retransmit", multicast: false, fail: usageError),
-            channelId: integerOption(channelId, "--channel-id", in: UInt16(1)...UInt16.max - 1, default: 1, fail: usageError),
-            sender: sender, once: once,
-            idleSleepMicroseconds: integerOption(idleSleep, "--idle-sleep-us", in: UInt32(0)...1_000_000, default: 0, fail: usageError))
+        // Command-line overrides.
+        if sender != nil || iface != nil || xdpQueue != nil || noFallback {
+            do {
+                var parsed = try SenderConfiguration.parse(sender: sender ?? settings.sender.kind.rawValue, interface: iface ?? settings.sender.interface,
+                                                           xdpQueue: xdpQueue, noFallback: noFallback)
+                if xdpQueue == nil { parsed.xdpQueue = settings.sender.xdpQueue }
+                parsed.sendBufferBytes = settings.sender.sendBufferBytes
+                parsed.multicastLoopback = settings.sender.multicastLoopback
+                settings.sender = parsed
+            } catch {
+                usageError("\(error)")
+            }
+        }
+        if multicastLoop { settings.sender.multicastLoopback = true }
+        if let problem = settings.sender.problem { usageError(problem) }
+        if let topology {
+            guard let value = Topology(rawValue: topology) else { usageError("--topology: expected staged or fused (got '\(topology)')") }
+            settings.pipeline.topology = value
+            settings.topologyIsDefault = false
+        }
+        if let idle {
+            guard let value = IdleStrategy(idle) else {
+                usageError("--idle: expected busy-spin, spin-yield[:SPINS] or spin-park[:SPINS[:MICROSECONDS]] (got '\(idle)')")
+            }
+            settings.pipeline.idle = value
+        }
+        if idleSleep != nil {
+            if idle != nil { usageError("--idle-sleep-us and --idle both set the idle strategy: give one") }
+            let micros = integerOption(idleSleep, "--idle-sleep-us", in: UInt32(0)...1_000_000, default: 0, fail: usageError)
+            settings.pipeline.idle = micros == 0 ? .busySpin : .spinThenPark(spins: 0, microseconds: micros)
+        }
+        settings.pipeline.runOnce = once || settings.pipeline.runOnce
+        return settings
     }
 
     private func usageError(_ message: String) -> Never {
-        printError("error: tickwire run: \(message)\nUsage: tickwire run --venue FILE --channel GROUP:PORT [--channel-b GROUP:PORT] [--snapshot GROUP:PORT] [--retransmit HOST:PORT] [--sender standard|xdp] [--iface NAME] [--once]\n  See 'tickwire run --help'.")
+        printError("error: tickwire run: \(message)\nUsage: tickwire run --config main.toml [--sender standard|xdp] [--iface NAME] [--topology staged|fused] [--once]\n       tickwire run --venue FILE [--venue FILE…] --channel GROUP:PORT [--channel-b GROUP:PORT] [--snapshot GROUP:PORT] [--retransmit HOST:PORT] [--sender standard|xdp] [--iface NAME] [--once]\n  See 'tickwire run --help'.")
         Glibc.exit(2)
     }
-}
 
-struct RunOptions {
-    var venueFile: String
-    var lineA: UdpEndpoint
-    var lineB: UdpEndpoint?
-    var snapshot: UdpEndpoint?
-    var snapshotRate: Int
-    var retransmit: UdpEndpoint?
-    var channelId: UInt16
-    var sender: SenderConfiguration
-    var once: Bool
-    var idleSleepMicroseconds: UInt32
-}
-
-/// Builds the channel around the configured sender and runs the venue feed into it.
-private struct RunRunner<Sender: UdpSender>: VenueAdapterConsumer {
-    let options: RunOptions
-    let config: VenueConfig
-    let sender: Sender
-
-    func consume<Adapter: VenueAdapter>(_ adapter: Adapter, books: FeedBooks) throws -> Int32 {
-        let clock = WallClock()
-        let session = clock.now()
-        let lines = [options.lineA, options.lineB].compactMap { $0 }.map { PublishLine(sender: sender, destination: $0) }
-        let publisher = try ChannelPublisher(
-            configuration: ChannelConfiguration(channel: options.channelId, session: session), lines: lines, clock: clock,
-            instruments: books.instruments.definitions, instrumentCapacity: max(1, books.instruments.count))
-        let snapshots = try options.snapshot.map { group in
-            try SnapshotCycler(configuration: ChannelConfiguration(channel: options.channelId + 1, session: session),
-                               packetsPerSecond: options.snapshotRate, lines: [PublishLine(sender: sender, destination: group)], clock: clock)
+    private func report(_ summary: PipelineSummary) {
+        for connection in summary.connections {
+            var line = "run: \(connection.venue): \(counterLine(connection.counters)); receive timestamps \(connection.receiveTimestamps ?? "none")"
+            if let ingest = connection.ingest {
+                line += "; event ring high-water \(ingest.highWater), dropped \(ingest.droppedEvents), books invalidated by overflow \(ingest.overflowedBooks)"
+            }
+            if case .connectionEnded(_, let reason) = connection.stop { line += "; ended: \(reason)" }
+            printError(line)
         }
-        let retransmission = try options.retransmit.map { try RetransmissionService(configuration: RetransmissionConfiguration(endpoint: $0), clock: clock) }
-        let observer = PublishingObserver(publisher: publisher, snapshots: snapshots, retransmission: retransmission,
-                                          books: books.books, instrumentCapacity: max(1, books.instruments.count))
-        var feed = try VenueFeed(config: config, adapter: adapter, books: books, observer: observer,
-                                 options: FeedOptions(runOnce: options.once, idleSleepMicroseconds: options.idleSleepMicroseconds,
-                                                      log: { printError("run: \($0)") }))
-        var announcement = "run: \(config.venue.name) on channel \(options.channelId) \(options.lineA)"
-        if let lineB = options.lineB { announcement += " + B \(lineB)" }
-        if let group = options.snapshot { announcement += ", snapshots on channel \(options.channelId + 1) \(group)" }
-        if let retransmission { announcement += ", retransmission on \(retransmission.endpoint)" }
-        printError(announcement + ", session \(session)")
-        let stop = feed.run(shouldStop: { stopRequested != 0 }, idle: { $0.keeper.observer.idle() })
-        feed.keeper.observer.endSession()
-        feed.shutDown()
-        retransmission?.serveUntilQuiet(quietMilliseconds: 1000, shouldStop: { stopRequested != 0 })
-        let counters = publisher.counters
-        printError("run: \(config.venue.name): \(counterLine(feed.counters)); published \(counters.packets) packets, "
-                   + "\(counters.messages) messages; receive timestamps \(feed.receiveTimestampSource ?? "none")")
-        if let retransmission {
-            let served = retransmission.counters
+        let channel = summary.channel
+        var line = "run: published \(channel.packets) packets, \(channel.messages) messages, session \(summary.session)"
+        if let send = summary.send {
+            line += "; send stage sent \(send.packets) packets, errors \(send.errors), would block \(send.wouldBlock), refused by the full ring \(summary.packetsRefusedByRing)"
+        }
+        printError(line)
+        if let served = summary.retransmission {
             printError("run: retransmission: requests \(served.requests), packets resent \(served.packetsResent), not available "
                        + "\(served.notAvailable), rate limited \(served.rateLimited), malformed \(served.malformed), send errors \(served.sendErrors)")
         }
-        switch stop {
-        case .requested: return 0
-        case .connectionEnded(let code, let reason):
-            printError("run: \(reason)")
-            return feed.counters.connects > 0 || code != nil ? 0 : 1
-        }
     }
+}
+
+/// What `run` was asked to do, whichever way it was asked.
+struct RunSettings {
+    var channel: ChannelPlan
+    var pipeline: PipelinePlan
+    var sender: SenderConfiguration
+    var memoryLocking: MainConfig.MemoryLocking
+    var topologyIsDefault = false
+
+    func announce() {
+        var line = "run: \(channel.venues.map(\.venue.name).joined(separator: ", ")) on channel \(channel.id) \(channel.lineA)"
+        if let lineB = channel.lineB { line += " + B \(lineB)" }
+        if let group = channel.snapshot { line += ", snapshots on channel \(channel.id + 1) \(group)" }
+        if let retransmit = channel.retransmit { line += ", retransmission on \(retransmit)" }
+        line += "; topology \(pipeline.topology.rawValue)"
+        if topologyIsDefault { line += " (default for \(availableCPUs()) CPUs; --topology to choose)" }
+        line += ", idle \(pipeline.idle)"
+        printError(line)
+    }
+}
+
+/// CPUs this process may run on.
+func availableCPUs() -> Int {
+    (try? CPUSet.currentThread().cpus.count) ?? 1
 }

@@ -111,9 +111,9 @@ private struct WatchRunner: VenueAdapterConsumer {
                 guard now >= nextDraw else { return }
                 nextDraw = now + 200_000_000
                 let status = "\(feed.isConnected ? "connected" : "reconnecting")  \(counterLine(feed.counters))"
-                printToStdout(feed.keeper.observer.render(status: status), newline: false)
+                printToStdout(feed.sink.observer.render(status: status), newline: false)
             })
-            printToStdout(feed.keeper.observer.render(status: "\(feed.isConnected ? "connected" : "disconnected")  \(counterLine(feed.counters))"), newline: false)
+            printToStdout(feed.sink.observer.render(status: "\(feed.isConnected ? "connected" : "disconnected")  \(counterLine(feed.counters))"), newline: false)
             feed.shutDown()
             return finish(stop, counters: feed.counters, timestamps: feed.receiveTimestampSource)
         }

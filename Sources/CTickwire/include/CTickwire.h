@@ -56,6 +56,10 @@ int ctw_sched_setaffinity(pid_t tid, const int *cpus, int count);
 int ctw_sched_getaffinity(pid_t tid, int *cpus, int capacity);
 int ctw_sched_getcpu(void);
 pid_t ctw_gettid(void);
+/// Names the calling thread (at most 15 bytes are kept); 0 or an errno value.
+int ctw_set_thread_name(const char *name);
+/// SCHED_FIFO at `priority` for the calling thread; 0, or -1 with errno set.
+int ctw_set_fifo_priority(int priority);
 
 // ---- prefetch -----------------------------------------------------------
 static inline void ctw_prefetch_read(const void *p) { __builtin_prefetch(p, 0, 3); }
