@@ -12,6 +12,7 @@ let benchmarks: @Sendable () -> Void = {
     senderBenchmarks()
     consumerBenchmarks()
     publisherBenchmarks()
+    pipelineBenchmarks()
 }
 
 /// Benchmarks on the ingest → book → send path must not allocate. (No `.cpuTotal`: reading

@@ -77,24 +77,26 @@ struct BookSide {
     }
 
     /// Inserts a level or replaces its quantity (`quantity` must not be zero).
-    /// Returns true when the side was full and a level (the deepest, possibly this one) was dropped.
+    /// Returns the price of the level dropped because the side was full (the deepest, which
+    /// is `price` itself when the new level would be the deepest); nil when none was.
     @inlinable
-    func set(price: Price, quantity: Quantity) -> Bool {
+    func set(price: Price, quantity: Quantity) -> Price? {
         let levels = header.pointee.levels
         let count = self.count
         let index = lowerBound(key(price), in: levels, count: count)
         if index < count && levels[index].price == price {
             levels[index].quantity = quantity
-            return false
+            return nil
         }
         if _slowPath(count == capacity) {
+            let deepest = index > 0 ? levels[0].price : price
             insertDroppingDeepest(BookLevel(price: price, quantity: quantity), at: index, levels: levels)
-            return true
+            return deepest
         }
         Self.moveLevels(levels, from: index, to: index &+ 1, count: count &- index)
         levels[index] = BookLevel(price: price, quantity: quantity)
         header.pointee.count = Int32(truncatingIfNeeded: count &+ 1)
-        return false
+        return nil
     }
 
     /// Full side: the deepest level (index 0) goes. If the new level would itself be the
@@ -157,7 +159,7 @@ struct BookSide {
         removeAll()
         var dropped = 0
         for level in snapshot where !level.quantity.isZero {
-            if set(price: level.price, quantity: level.quantity) { dropped &+= 1 }
+            if set(price: level.price, quantity: level.quantity) != nil { dropped &+= 1 }
         }
         return dropped
     }

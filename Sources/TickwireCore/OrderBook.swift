@@ -51,14 +51,18 @@ public struct OrderBook {
     // MARK: updates
 
     /// Inserts the level or replaces its quantity; a zero quantity deletes it.
-    /// When the side is full, the deepest level is dropped (`droppedLevels`).
-    @inlinable
-    public func set(_ side: Side, price: Price, quantity: Quantity) {
+    /// When the side is full, the deepest level is dropped (`droppedLevels`) and its price
+    /// returned — `price` itself when the new level would have been the deepest, so the
+    /// book did not change. A publisher must tell consumers about the drop.
+    @inlinable @discardableResult
+    public func set(_ side: Side, price: Price, quantity: Quantity) -> Price? {
         if quantity.isZero {
             delete(side, price: price)
-        } else if _slowPath(self.side(side).set(price: price, quantity: quantity)) {
-            field(at: BookHeaderLayout.droppedLevelsOffset).pointee &+= 1
+            return nil
         }
+        let dropped = self.side(side).set(price: price, quantity: quantity)
+        if _slowPath(dropped != nil) { field(at: BookHeaderLayout.droppedLevelsOffset).pointee &+= 1 }
+        return dropped
     }
 
     /// Removes the level; an absent level is counted in `missingDeletes`, not an error.

@@ -91,11 +91,24 @@ public struct BookKeeper<Observer: BookObserver>: VenueEventSink {
         observer.snapshotBegan(instrument)
     }
 
+    /// Applies the delta. The observer sees exactly the changes the book took: a level that
+    /// did not fit a full side is not passed on, and the level a full side dropped for a
+    /// better one is passed on as a delete (depth-limited books: Kraken, Bybit, Coinbase…).
     @inlinable
     public mutating func bookDelta(_ delta: BookDelta) {
         guard _fastPath(states[delta.instrument.index] != .invalid) else { return }
-        books.withBook(delta.instrument) { $0.set(delta.side, price: delta.price, quantity: delta.quantity) }
+        let dropped = books.withBook(delta.instrument) { $0.set(delta.side, price: delta.price, quantity: delta.quantity) }
+        guard _slowPath(dropped != nil) else {
+            observer.deltaApplied(delta)
+            return
+        }
+        guard let dropped, dropped != delta.price else { return }
         observer.deltaApplied(delta)
+        var removal = delta
+        removal.price = dropped
+        removal.quantity = .zero
+        removal.isLastInUpdate = false
+        observer.deltaApplied(removal)
     }
 
     public mutating func updateComplete(

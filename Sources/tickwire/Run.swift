@@ -70,7 +70,7 @@ struct Run: ParsableCommand {
     var unrecognized: [String] = []
 
     func run() throws {
-        var settings = settings()
+        let settings = settings()
         let configured: (sender: ConfiguredSender, fallbackReason: String?)
         do throws(SenderStartError) {
             configured = try settings.sender.makeSender()
@@ -125,25 +125,18 @@ struct Run: ParsableCommand {
         } else {
             guard !venue.isEmpty else { usageError("--config FILE or --venue FILE is required (e.g. --venue config/binance-spot.toml)") }
             guard let channel else { usageError("--channel GROUP:PORT is required (e.g. --channel 239.1.1.1:30001)") }
-            var venues: [VenueConfig] = []
-            for file in venue {
-                do throws(ConfigError) {
-                    venues.append(try VenueConfig.load(path: file))
-                } catch {
-                    printError("error: \(error)")
-                    Glibc.exit(2)
-                }
-            }
             let groups = channelGroups(channel, channelB, snapshot, fail: usageError)
             let id = integerOption(channelId, "--channel-id", in: UInt16(1)...UInt16.max - 1, default: 1, fail: usageError)
-            var plan = ChannelPlan(id: id, venues: venues, lineA: groups.lineA)
+            let rate = integerOption(snapshotRate, "--snapshot-rate", in: 1...1_000_000, default: 1000, fail: usageError)
+            let retransmitEndpoint = endpointOption(retransmit, "--retransmit", multicast: false, fail: usageError)
+            var plan = ChannelPlan(id: id, venues: [], lineA: groups.lineA)
             plan.lineB = groups.lineB
             plan.snapshot = groups.snapshot
-            plan.snapshotRate = integerOption(snapshotRate, "--snapshot-rate", in: 1...1_000_000, default: 1000, fail: usageError)
-            plan.retransmit = endpointOption(retransmit, "--retransmit", multicast: false, fail: usageError)
+            plan.snapshotRate = rate
+            plan.retransmit = retransmitEndpoint
             var pipeline = PipelinePlan()
             // A busy-polling thread per stage needs a CPU each (ingest per venue, book, send).
-            pipeline.topology = availableCPUs() >= venues.count + 2 ? .staged : .fused
+            pipeline.topology = availableCPUs() >= venue.count + 2 ? .staged : .fused
             settings = RunSettings(channel: plan, pipeline: pipeline, sender: SenderConfiguration(), memoryLocking: .bestEffort)
             settings.topologyIsDefault = true
         }
@@ -179,6 +172,15 @@ struct Run: ParsableCommand {
             settings.pipeline.idle = micros == 0 ? .busySpin : .spinThenPark(spins: 0, microseconds: micros)
         }
         settings.pipeline.runOnce = once || settings.pipeline.runOnce
+        // Venue files last, so every usage error is reported before any file is read.
+        for file in venue {
+            do throws(ConfigError) {
+                settings.channel.venues.append(try VenueConfig.load(path: file))
+            } catch {
+                printError("error: \(error)")
+                Glibc.exit(2)
+            }
+        }
         return settings
     }
 

@@ -3,7 +3,11 @@ import Testing
 
 @Suite struct RunArgumentTests {
     @Test(arguments: [
-        ([], "--venue FILE is required"),
+        ([], "--config FILE or --venue FILE is required"),
+        (["--config", "main.toml", "--venue", "v.toml"], "--venue goes in main.toml"),
+        (["--venue", "v.toml", "--channel", "239.1.1.1:3000", "--topology", "pipelined"], "--topology: expected staged or fused"),
+        (["--venue", "v.toml", "--channel", "239.1.1.1:3000", "--idle", "nap"], "--idle: expected busy-spin"),
+        (["--venue", "v.toml", "--channel", "239.1.1.1:3000", "--idle", "busy-spin", "--idle-sleep-us", "5"], "give one"),
         (["--venue", "v.toml"], "--channel GROUP:PORT is required"),
         (["--venue", "v.toml", "--channel", "10.0.0.1:3000"], "is not a multicast group"),
         (["--venue", "v.toml", "--channel", "239.1.1.1:3000", "--channel-b", "239.1.1.1:3000"], "must be different group:port pairs"),
@@ -24,6 +28,12 @@ import Testing
         let (status, output) = try runTickwire(["run", "--venue", "/nonexistent/venue.toml", "--channel", "239.1.1.1:3000"])
         #expect(status == 2)
         #expect(output.contains("/nonexistent/venue.toml"), "\(output)")
+    }
+
+    @Test func aMainFileThatCannotBeReadExitsWithTwoAndNamesIt() throws {
+        let (status, output) = try runTickwire(["run", "--config", "/nonexistent/main.toml"])
+        #expect(status == 2)
+        #expect(output.contains("/nonexistent/main.toml: cannot read the file"), "\(output)")
     }
 
     @Test func anXdpSenderThatCannotStartWithNoFallbackExitsWithOneAndSaysWhy() throws {

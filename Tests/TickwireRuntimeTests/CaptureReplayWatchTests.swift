@@ -114,6 +114,8 @@ import TickwireTestSupport
         /// The publisher sends through AF_XDP (copy mode on veth): the listener and a capture
         /// on its side see the same channel as with the standard sender.
         case xdpSender
+        /// The staged topology (ingest, book and send threads) instead of the fused one.
+        case stagedTopology
         var description: String { rawValue }
     }
 
@@ -121,7 +123,7 @@ import TickwireTestSupport
     /// pair as multicast. With 5 % of the datagrams lost on the way into the listener's
     /// namespace, every gap is repaired by retransmission and the printed books are still
     /// exactly the reference's. With the AF_XDP sender, nothing changes on the receiving side.
-    @Test(arguments: [Path.lossless, .lossRecoveredByRetransmission, .xdpSender])
+    @Test(arguments: [Path.lossless, .lossRecoveredByRetransmission, .xdpSender, .stagedTopology])
     func theSpotCaptureThroughRunAndListenPrintsExactlyTheReferenceBooks(_ path: Path) throws {
         guard requireRoot("the channel crosses a veth pair between network namespaces") else { return }
         let replayed = Capture.spot
@@ -140,7 +142,9 @@ import TickwireTestSupport
         usleep(200_000)  // the listener has joined before the first packet
         let run = try RunningTickwire(inNamespace: pair.a.namespace, [
             "run", "--venue", config, "--channel", group, "--snapshot", snapshots, "--retransmit", retransmit,
-            "--iface", pair.a.interface, "--once"] + (path == .xdpSender ? ["--sender", "xdp", "--no-fallback"] : []))
+            "--iface", pair.a.interface, "--once"]
+            + (path == .xdpSender ? ["--sender", "xdp", "--no-fallback"] : [])
+            + (path == .stagedTopology ? ["--topology", "staged", "--idle", "spin-yield:1000"] : ["--topology", "fused"]))
         let runStatus = try run.waitForExit(timeout: .seconds(300))
         #expect(runStatus == 0, "\(run.standardError)")
         if path == .xdpSender { #expect(run.standardError.contains("run: sender xdp: COPY mode"), "\(run.standardError)") }

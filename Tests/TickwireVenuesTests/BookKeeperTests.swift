@@ -8,6 +8,10 @@ import TickwireSystem
 struct RecordingObserver: BookObserver {
     var updates: [(InstrumentId, UInt64, BookLevel?, BookLevel?)] = []
     var invalidations: [(InstrumentId, BookStatus.Reason)] = []
+    /// (side, price, quantity) of every delta the keeper passed on.
+    var applied: [(Side, Int64, Int64)] = []
+
+    mutating func deltaApplied(_ delta: BookDelta) { applied.append((delta.side, delta.price.mantissa, delta.quantity.mantissa)) }
 
     mutating func bookUpdated(_ instrument: InstrumentId, book: OrderBook, venueUpdateId: UInt64, receiveTime: UInt64) {
         updates.append((instrument, venueUpdateId, book.bestBid, book.bestAsk))
@@ -173,5 +177,24 @@ func delta(_ instrument: UInt16, _ side: Side, _ price: Int64, _ quantity: Int64
         #expect(keeper.observer.invalidations.count == 1)
         #expect(keeper.counters[1].invalidations == 1)
         #expect(keeper.pendingResyncs.isEmpty)  // the adapter resyncs its own gaps
+    }
+}
+
+@Suite struct DepthLimitedBookTests {
+    /// A consumer rebuilding the book from the passed-on deltas must end with the keeper's
+    /// book: a level a full side dropped goes out as a delete, a level that did not fit does not go out.
+    @Test func aFullSidePassesOnTheLevelItDroppedAsADeleteAndNothingForALevelThatDidNotFit() throws {
+        var (keeper, _) = try makeKeeper(symbols: ["A"], levels: 2)
+        keeper.snapshotBegins(InstrumentId(0), receiveTime: 0)
+        keeper.bookDelta(delta(0, .bid, 100, 1))
+        keeper.bookDelta(delta(0, .bid, 99, 1))
+        keeper.updateComplete(InstrumentId(0), venueUpdateId: 1, checksum: .none, eventTime: 0, receiveTime: 0)
+        keeper.observer.applied.removeAll()
+        keeper.bookDelta(delta(0, .bid, 98, 5))   // worse than both: not kept, not passed on
+        keeper.bookDelta(delta(0, .bid, 101, 2))  // better: 99 drops out
+        #expect(keeper.observer.applied.map { "\($0.0) \($0.1) \($0.2)" } == ["bid 101 2", "bid 99 0"])
+        let book = keeper.books.withBook(InstrumentId(0)) { $0 }
+        #expect(book.levelCount(.bid) == 2 && book.bestBid?.price.mantissa == 101)
+        #expect(book.droppedLevels == 2)
     }
 }
