@@ -6,7 +6,7 @@ import TickwireRuntime
 
 /// What `tickwire listen` does with the client's callbacks, per `--format`: jsonl writes each
 /// book line as it happens (the `watch` line, from the rebuilt book); table keeps the top of
-/// each book for the periodic redraw; stats records the send→receive latency of every packet.
+/// each book for the periodic redraw; table and stats record the send→receive latency of every packet.
 /// Nothing here allocates per message: lines go through a preallocated formatter, the table
 /// copies two levels into preallocated arrays, and the histogram has a fixed range.
 struct ListenOutput: FeedHandler {
@@ -19,6 +19,9 @@ struct ListenOutput: FeedHandler {
     private(set) var latency = Histogram<UInt64>(highestTrackableValue: 60_000_000_000, numberOfSignificantValueDigits: .three)
     /// Packets received before their send time (clocks of two hosts disagree), or beyond range.
     private(set) var latencyOutOfRange: UInt64 = 0
+    /// Venue frame received by the publisher → the book rebuilt here, per update, ns: the whole
+    /// feeder leg (meaningful when both run on one host or share a PTP clock).
+    private(set) var updateLatency = Histogram<UInt64>(highestTrackableValue: 60_000_000_000, numberOfSignificantValueDigits: .three)
     private(set) var bookLines: UInt64 = 0
     private(set) var trades: UInt64 = 0
     private var top: TopOfBookTable
@@ -41,8 +44,10 @@ struct ListenOutput: FeedHandler {
         bookLines &+= 1
         switch format {
         case .jsonl: sink.emit(lines.updateLine(instrument, book: book, venueUpdateId: venueUpdateId, receiveTime: receiveTime))
-        case .table: top.update(instrument, book: book, venueUpdateId: venueUpdateId)
-        case .stats: break
+        case .table, .stats:
+            if format == .table { top.update(instrument, book: book, venueUpdateId: venueUpdateId) }
+            let now = ctw_realtime_ns()
+            if now >= receiveTime { updateLatency.record(now &- receiveTime) }
         }
     }
 
@@ -57,7 +62,7 @@ struct ListenOutput: FeedHandler {
     mutating func trade(_ trade: Trade) { trades &+= 1 }
 
     mutating func packetAccepted(_ header: PacketHeader, receiveTime: UInt64) {
-        guard format == .stats else { return }
+        guard format != .jsonl else { return }
         if receiveTime < header.sendTime || !latency.record(receiveTime &- header.sendTime) { latencyOutOfRange &+= 1 }
     }
 
@@ -66,16 +71,22 @@ struct ListenOutput: FeedHandler {
         printError("listen: \(event)")
     }
 
-    /// The latency line of `stats`.
+    /// The latency lines of `stats` and `table`: each packet's send → receive, and each
+    /// update's venue frame received → book rebuilt here.
     func latencySummary() -> String {
         guard latency.totalCount > 0 else { return "latency send->receive: no packets" }
+        return "latency send->receive " + Self.percentiles(latency) + (latencyOutOfRange > 0 ? " (\(latencyOutOfRange) out of range)" : "")
+            + (updateLatency.totalCount > 0 ? "; venue frame received->book rebuilt " + Self.percentiles(updateLatency) : "")
+    }
+
+    private static func percentiles(_ histogram: Histogram<UInt64>) -> String {
         func micros(_ ns: UInt64) -> String {
             let tenths = (ns + 50) / 100
             return "\(tenths / 10).\(tenths % 10)"
         }
-        return "latency send->receive µs (n=\(latency.totalCount)): p50 \(micros(latency.valueAtPercentile(50))) "
-            + "p99 \(micros(latency.valueAtPercentile(99))) p99.9 \(micros(latency.valueAtPercentile(99.9))) "
-            + "max \(micros(latency.max))" + (latencyOutOfRange > 0 ? " (\(latencyOutOfRange) out of range)" : "")
+        return "µs (n=\(histogram.totalCount)): p50 \(micros(histogram.valueAtPercentile(50))) "
+            + "p99 \(micros(histogram.valueAtPercentile(99))) p99.9 \(micros(histogram.valueAtPercentile(99.9))) "
+            + "max \(micros(histogram.max))"
     }
 
     func renderTable(status: String) -> String { top.render(status: status) }

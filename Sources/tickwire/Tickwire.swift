@@ -42,11 +42,6 @@ extension PlannedCommand {
     }
 }
 
-struct Demo: PlannedCommand {
-    static let configuration = CommandConfiguration(abstract: "Simulator, pipeline and listener in one go, on loopback.")
-    static let plannedIn = "the daemon issue"
-}
-
 struct Config: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Work with configuration files.",

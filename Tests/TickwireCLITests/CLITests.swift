@@ -36,7 +36,7 @@ var productsDirectory: URL {
 }
 
 @Suite struct PlannedCommandTests {
-    @Test(arguments: [["demo"], ["record"], ["replay"]])
+    @Test(arguments: [["record"], ["replay"]])
     func aCommandNotBuiltYetSaysSoAndFails(arguments: [String]) throws {
         let (status, output) = try runTickwire(arguments)
         #expect(status == 3)
