@@ -116,6 +116,15 @@ int ctw_xsk_read_rx_statistics(int xsk_fd, ctw_xsk_rx_statistics *out) {
     return 0;
 }
 
+int ctw_xsk_read_tx_statistics(int xsk_fd, ctw_xsk_tx_statistics *out) {
+    struct xdp_statistics statistics = {0};
+    socklen_t length = sizeof(statistics);
+    if (getsockopt(xsk_fd, SOL_XDP, XDP_STATISTICS, &statistics, &length) != 0) return -errno;
+    out->tx_invalid_descriptors = statistics.tx_invalid_descs;
+    out->tx_ring_empty = statistics.tx_ring_empty_descs;
+    return 0;
+}
+
 int ctw_xsk_is_zero_copy(int xsk_fd) {
     struct xdp_options options = {0};
     socklen_t length = sizeof(options);

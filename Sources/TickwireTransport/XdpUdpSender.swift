@@ -26,6 +26,19 @@ public enum XdpSenderError: Error, Equatable, CustomStringConvertible {
     }
 }
 
+/// The kernel's transmit counters of an AF_XDP socket (XDP_STATISTICS).
+public struct XdpSenderStatistics: Equatable, Sendable {
+    /// TX descriptors the kernel refused (bad UMEM address or length).
+    public var invalidDescriptors: UInt64
+    /// Kicks that found the TX ring empty.
+    public var ringEmpty: UInt64
+
+    public init(invalidDescriptors: UInt64 = 0, ringEmpty: UInt64 = 0) {
+        self.invalidDescriptors = invalidDescriptors
+        self.ringEmpty = ringEmpty
+    }
+}
+
 /// Sends UDP through an AF_XDP socket (libxdp xsk API): each packet is copied once into a
 /// UMEM frame behind hand-built Ethernet/IPv4/UDP headers and handed to the TX ring.
 ///
@@ -40,6 +53,9 @@ public final class XdpUdpSender: UdpSender {
     public let zeroCopy: Bool
     /// The errno of the last failed TX kick other than "busy, try again" (0: none).
     public private(set) var lastKickErrno: Int32 = 0
+
+    /// UMEM frames, each holding one packet from the TX ring until its completion.
+    public let frameCount: Int
 
     private let memory: HotMemory
     private let umem: OpaquePointer
@@ -77,7 +93,7 @@ public final class XdpUdpSender: UdpSender {
         multicastTTL = configuration.multicastTTL
         sourcePort = configuration.sourcePort
 
-        let frameCount = Int(configuration.xdpFrameCount)
+        frameCount = Int(configuration.xdpFrameCount)
         do throws(SystemError) {
             memory = try HotMemory(bytes: frameCount * frameSize)
         } catch {
@@ -107,6 +123,16 @@ public final class XdpUdpSender: UdpSender {
         freeFrames.deallocate()
         completed.deallocate()
         destinations.deallocate()
+    }
+
+    /// Frames handed to the TX ring whose completion has not been reclaimed yet.
+    public var framesInFlight: Int { frameCount - freeFrameCount }
+
+    /// The kernel's TX counters for this socket (a getsockopt: for housekeeping, not per packet).
+    public func kernelStatistics() throws(SystemError) -> XdpSenderStatistics {
+        var statistics = ctw_xsk_tx_statistics()
+        try negativeErrnoCall("getsockopt(XDP_STATISTICS)") { ctw_xsk_read_tx_statistics(ctw_xsk_socket_fd(socket), &statistics) }
+        return XdpSenderStatistics(invalidDescriptors: statistics.tx_invalid_descriptors, ringEmpty: statistics.tx_ring_empty)
     }
 
     /// Resolves `destination`'s Ethernet address now (start-up), so the first send to it is

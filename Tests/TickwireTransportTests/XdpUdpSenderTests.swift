@@ -120,6 +120,9 @@ struct XdpUdpSenderTests {
         #expect(report.packets <= 64)
         #expect(report.packets + report.wouldBlock == 1000)
         #expect(sender.lastKickErrno == ENETDOWN)
+        // What the metrics publish: the stuck frames are in flight; the kernel refused no descriptor.
+        #expect(sender.framesInFlight == report.packets)
+        #expect(try sender.kernelStatistics().invalidDescriptors == 0)
     }
 
     @Test func aSecondSocketOnTheSameQueueBindsOnceTheFirstIsClosed() throws {

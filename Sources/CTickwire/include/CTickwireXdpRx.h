@@ -45,6 +45,14 @@ typedef struct {
 
 /// Reads XDP_STATISTICS of AF_XDP socket `xsk_fd`. Returns 0 or -errno.
 int ctw_xsk_read_rx_statistics(int xsk_fd, ctw_xsk_rx_statistics *out);
+/// The same counters' transmit side: descriptors the kernel refused or found missing.
+typedef struct {
+    uint64_t tx_invalid_descriptors;   ///< TX descriptors with a bad address or length
+    uint64_t tx_ring_empty;            ///< the kernel was kicked but found the TX ring empty
+} ctw_xsk_tx_statistics;
+
+/// Reads the TX half of XDP_STATISTICS of AF_XDP socket `xsk_fd`. Returns 0 or -errno.
+int ctw_xsk_read_tx_statistics(int xsk_fd, ctw_xsk_tx_statistics *out);
 /// 1 when the bound socket runs in zero-copy mode, 0 in copy mode, or -errno (XDP_OPTIONS).
 int ctw_xsk_is_zero_copy(int xsk_fd);
 
