@@ -13,6 +13,7 @@ packages=(
   linux-libc-dev                      # linux/bpf.h etc. for bpf/*.c (clang -target bpf, scripts/build-bpf.sh)
   tshark tcpdump                      # Wireshark dissector test: capture and decode real traffic
   nftables                            # random packet loss in test namespaces (this kernel has no netem)
+  prometheus                          # the metrics endpoint test scrapes with a real Prometheus (its own instance)
   systemd                             # systemd-analyze verify on scripts/systemd/tickwire.service
 )
 
