@@ -1,3 +1,4 @@
+import CTickwire
 import TickwireCore
 import TickwireSystem
 import TickwireTransport
@@ -107,7 +108,9 @@ public struct SendStageCounters: Sendable, Equatable {
 }
 
 /// The send stage: takes packets from the ring in batches and hands each run to the real
-/// sender (sendmmsg or AF_XDP) in one call per destination.
+/// sender (sendmmsg or AF_XDP) in one call per destination. Each packet's header send time
+/// is restamped just before it goes, so it says when the packet was really posted (the
+/// book stage stamped it when it left the books).
 public struct SendStage<Sender: UdpSender> {
     public private(set) var sender: Sender
     public private(set) var counters = SendStageCounters()
@@ -146,12 +149,14 @@ public struct SendStage<Sender: UdpSender> {
 
     @inline(__always)
     private mutating func send(_ run: UnsafeBufferPointer<PacketRing.Descriptor>) {
+        let now = ctw_realtime_ns()
         var start = 0
         while start < run.count {
             let address = run[start].address, port = run[start].port
             var end = start
             while end < run.count, run[end].address == address, run[end].port == port {
                 let slot = arena + ((read &+ end) & mask) &* slotSize
+                PacketWriter.stampSendTime(now, inPacketAt: slot)
                 batch[end &- start] = OutgoingPacket(UnsafeRawBufferPointer(start: slot, count: Int(run[end].length)))
                 end &+= 1
             }

@@ -19,9 +19,13 @@ struct ListenOutput: FeedHandler {
     private(set) var latency = Histogram<UInt64>(highestTrackableValue: 60_000_000_000, numberOfSignificantValueDigits: .three)
     /// Packets received before their send time (clocks of two hosts disagree), or beyond range.
     private(set) var latencyOutOfRange: UInt64 = 0
-    /// Venue frame received by the publisher → the book rebuilt here, per update, ns: the whole
-    /// feeder leg (meaningful when both run on one host or share a PTP clock).
+    /// Per update, ns: venue frame received by the publisher → the packet carrying the update
+    /// posted (the publisher's internal leg), and → the book rebuilt here (the whole feeder
+    /// leg). Meaningful when both run on one host or share a PTP clock.
+    private(set) var publisherLatency = Histogram<UInt64>(highestTrackableValue: 60_000_000_000, numberOfSignificantValueDigits: .three)
     private(set) var updateLatency = Histogram<UInt64>(highestTrackableValue: 60_000_000_000, numberOfSignificantValueDigits: .three)
+    /// Send time of the packet being processed.
+    private var packetSendTime: UInt64 = 0
     private(set) var bookLines: UInt64 = 0
     private(set) var trades: UInt64 = 0
     private var top: TopOfBookTable
@@ -48,6 +52,7 @@ struct ListenOutput: FeedHandler {
             if format == .table { top.update(instrument, book: book, venueUpdateId: venueUpdateId) }
             let now = ctw_realtime_ns()
             if now >= receiveTime { updateLatency.record(now &- receiveTime) }
+            if packetSendTime >= receiveTime { publisherLatency.record(packetSendTime &- receiveTime) }
         }
     }
 
@@ -63,6 +68,7 @@ struct ListenOutput: FeedHandler {
 
     mutating func packetAccepted(_ header: PacketHeader, receiveTime: UInt64) {
         guard format != .jsonl else { return }
+        packetSendTime = header.sendTime
         if receiveTime < header.sendTime || !latency.record(receiveTime &- header.sendTime) { latencyOutOfRange &+= 1 }
     }
 
@@ -76,6 +82,7 @@ struct ListenOutput: FeedHandler {
     func latencySummary() -> String {
         guard latency.totalCount > 0 else { return "latency send->receive: no packets" }
         return "latency send->receive " + Self.percentiles(latency) + (latencyOutOfRange > 0 ? " (\(latencyOutOfRange) out of range)" : "")
+            + (publisherLatency.totalCount > 0 ? "; venue frame received->packet sent " + Self.percentiles(publisherLatency) : "")
             + (updateLatency.totalCount > 0 ? "; venue frame received->book rebuilt " + Self.percentiles(updateLatency) : "")
     }
 
