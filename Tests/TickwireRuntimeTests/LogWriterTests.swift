@@ -86,9 +86,20 @@ import TickwireTestSupport
     @Test func hangupSignalSetsAReopenRequestTakenOnce() {
         HangupSignal.install()
         _ = HangupSignal.takeRequest()
-        // To the process, not raise(): test worker threads block signals, as libdispatch's do.
-        kill(getpid(), SIGHUP)
-        #expect(waitUntil { HangupSignal.takeRequest() })
+        // Raised on a thread of its own that unblocks SIGHUP (test workers block signals, as
+        // libdispatch's do): the handler runs there before raise() returns, and no other test's
+        // poll() or sleep sees an EINTR, as it could with a signal to the whole process.
+        var thread = pthread_t()
+        pthread_create(&thread, nil, { _ in
+            var hangup = sigset_t()
+            sigemptyset(&hangup)
+            sigaddset(&hangup, SIGHUP)
+            pthread_sigmask(SIG_UNBLOCK, &hangup, nil)
+            raise(SIGHUP)
+            return nil
+        }, nil)
+        pthread_join(thread, nil)
+        #expect(HangupSignal.takeRequest())
         #expect(!HangupSignal.takeRequest(), "one request per signal")
     }
 
@@ -130,20 +141,17 @@ import TickwireTestSupport
         #expect(writer.droppedLines > 0)
         #expect(accepted >= 64, "the queue filled before dropping")
 
-        // Drain the pipe so the writer can finish; everything accepted arrives whole.
+        // Close on another thread (it writes out the queue) while this one drains the pipe to
+        // the end of file the closed write end gives: everything accepted arrives whole.
         _ = fcntl(readEnd, F_SETFL, 0)
-        nonisolated(unsafe) var received = 0
-        let reader = Thread {
-            var buffer = [UInt8](repeating: 0, count: 65536)
-            while true {
-                let count = read(readEnd, &buffer, buffer.count)
-                if count <= 0 { return }
-                received += buffer[..<count].lazy.filter { $0 == UInt8(ascii: "\n") }.count
-            }
+        let closer = Thread { writer.close() }
+        closer.start()
+        var received = 0
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        while case let count = read(readEnd, &buffer, buffer.count), count > 0 {
+            received += buffer[..<count].lazy.filter { $0 == UInt8(ascii: "\n") }.count
         }
-        reader.start()
-        writer.close()
-        #expect(waitUntil(seconds: 10) { reader.isFinished })
+        #expect(waitUntil { closer.isFinished })
         #expect(received == accepted)
     }
 }
