@@ -24,7 +24,7 @@ import TickwireVenues
         }
     }
 
-    @Test func groupsWrittenByDifferentThreadsStartOnTheirOwn128ByteLine() {
+    @Test func groupsWrittenByDifferentThreadsStartOnTheirOwn128ByteLine() throws {
         var layout = CounterLayout()
         _ = RingMetrics(ring: "a", capacity: 8, layout: &layout)
         _ = ChannelMetrics(channel: 1, layout: &layout)
@@ -32,6 +32,13 @@ import TickwireVenues
         #expect(layout.counters.map(\.slot.index) == [0, 1] + Array(16..<23))
         #expect(histogram == LatencyHistogramSlots(first: 32))
         #expect(layout.slotCount == 32 + LatencyHistogramSlots.slotCount)
+
+        var venueLayout = CounterLayout()
+        let symbols = [VenueSymbol(name: "BTCUSDT", instrument: InstrumentId(0), priceScale: Scale(2), quantityScale: Scale(3))]
+        _ = FeedMetrics(venue: "okx", symbols: symbols, layout: &venueLayout)
+        _ = BookMetrics(venue: "okx", symbols: symbols, layout: &venueLayout)
+        let firstBookSlot = try #require(venueLayout.counters.first { $0.name.hasPrefix("tickwire_book_") }).slot.index
+        #expect(firstBookSlot % 16 == 0 && firstBookSlot > 0, "the keeper's thread writes its own line: \(firstBookSlot)")
     }
 
     /// A channel, a ring and a histogram with known values: the whole exposition, line for line
@@ -101,7 +108,7 @@ import TickwireVenues
         #expect(Array(lines.drop { !$0.hasPrefix("tickwire_receive_to_send_seconds_bucket") }) == Array(expected.suffix(24)))
     }
 
-    @Test func feedMetricsCarryVenueAndSymbolLabelsAndTheKeepersCounters() throws {
+    @Test func feedAndBookMetricsCarryVenueAndSymbolLabels() throws {
         var instruments = InstrumentTable(capacity: 4)
         let btc = try instruments.add(venue: .bybitLinear, symbol: "BTCUSDT", priceScale: Scale(2), quantityScale: Scale(3))
         let eth = try instruments.add(venue: .bybitLinear, symbol: "ETHUSDT", priceScale: Scale(2), quantityScale: Scale(3))
@@ -109,6 +116,7 @@ import TickwireVenues
                        VenueSymbol(name: "BTCUSDT", instrument: btc, priceScale: Scale(2), quantityScale: Scale(3))]
         var layout = CounterLayout()
         let feed = FeedMetrics(venue: "bybit-linear", symbols: symbols, layout: &layout)
+        let book = BookMetrics(venue: "bybit-linear", symbols: symbols, layout: &layout)
         let block = CounterBlock(layout: layout)
         var counters = FeedCounters()
         counters.messages = 90
@@ -122,7 +130,8 @@ import TickwireVenues
         var books = [BookKeeper<NoObserver>.Counters](repeating: .init(), count: 2)
         books[btc.index].updatesPublished = 59
         books[eth.index].checksumFailures = 4
-        feed.publish(counters, adapter: adapter, books: books, to: block.writer)
+        feed.publish(counters, adapter: adapter, to: block.writer)
+        book.publish(books, to: block.writer)
 
         let lines = Set(String(decoding: MetricsExporter(block: block).render(), as: UTF8.self).split(separator: "\n").map(String.init))
         for line in [

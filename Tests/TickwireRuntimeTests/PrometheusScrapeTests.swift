@@ -63,6 +63,7 @@ struct ScrapedFeed: VenueAdapterConsumer {
     func consume<Adapter: VenueAdapter>(_ adapter: Adapter, books: FeedBooks) throws -> [String] {
         var layout = CounterLayout()
         let feedMetrics = FeedMetrics(venue: config.venue.name, symbols: books.symbols, layout: &layout)
+        let bookMetrics = BookMetrics(venue: config.venue.name, symbols: books.symbols, layout: &layout)
         let latency = layout.registerHistogram("tickwire_receive_to_send_seconds", help: "Receive to send posted.",
                                                labels: [MetricLabel("venue", config.venue.name)])
         let block = CounterBlock(layout: layout)
@@ -94,7 +95,8 @@ struct ScrapedFeed: VenueAdapterConsumer {
         _ = feed.run(shouldStop: { done.load(ordering: .acquiring) }, idle: { feed in
             guard ContinuousClock.now - lastPublish >= .milliseconds(250) else { return }
             lastPublish = ContinuousClock.now
-            feedMetrics.publish(feed.counters, adapter: feed.adapter.counters, books: feed.keeper.counters, to: writer)
+            feedMetrics.publish(feed.counters, adapter: feed.adapter.counters, to: writer)
+            bookMetrics.publish(feed.sink.counters, to: writer)
         })
         let stillMissing = missing.withLock { $0 }
         guard !stillMissing.isEmpty else { return [] }

@@ -70,9 +70,9 @@ extension CounterLayout {
 
 // MARK: - One group per stage's counters
 
-/// One venue connection: its `FeedCounters`, the adapter's `VenueCounters` and the book
-/// keeper's per-instrument counters, labelled `venue` and (per symbol) `symbol`.
-/// The feed thread publishes them in one call from its housekeeping (not per message).
+/// One venue connection as its ingest thread sees it: the feed's `FeedCounters` and the
+/// adapter's `VenueCounters`, labelled `venue` and (per symbol) `symbol`. Published in one
+/// call from the ingest thread's housekeeping (not per message).
 public struct FeedMetrics: Sendable {
     public let venue: String
     private let first: Int
@@ -86,22 +86,15 @@ public struct FeedMetrics: Sendable {
         first = layout.registerGroup(labels: [venueLabel]) { Self.walk(FeedCounters(), unattributed: 0, control: 0, &$0) }
         for symbol in symbols {
             _ = layout.registerGroup(labels: [venueLabel, MetricLabel("symbol", symbol.name)], continuingGroup: true) {
-                Self.walk(VenueCounters.Symbol(), BookKeeperCounters(), &$0)
+                Self.walk(VenueCounters.Symbol(), &$0)
             }
         }
     }
 
-    /// Copies the feed's, the adapter's and the keeper's counters into the block.
-    public func publish<Observer>(_ feed: FeedCounters, adapter: VenueCounters, books: [BookKeeper<Observer>.Counters], to writer: CounterWriter) {
+    public func publish(_ feed: FeedCounters, adapter: VenueCounters, to writer: CounterWriter) {
         var storer = SlotStorer(writer: writer, next: first)
         Self.walk(feed, unattributed: adapter.unattributedParseErrors, control: adapter.controlMessages, &storer)
-        for index in instrumentIndices {
-            let book = books[index]
-            Self.walk(adapter.symbols[index],
-                      BookKeeperCounters(checksumFailures: book.checksumFailures, crossedBooks: book.crossedBooks,
-                                         invalidations: book.invalidations, updatesPublished: book.updatesPublished),
-                      &storer)
-        }
+        for index in instrumentIndices { Self.walk(adapter.symbols[index], &storer) }
     }
 
     static func walk<Visitor: SlotVisitor>(_ c: FeedCounters, unattributed: UInt64, control: UInt64, _ v: inout Visitor) {
@@ -129,24 +122,48 @@ public struct FeedMetrics: Sendable {
         v.counter("tickwire_feed_idle_timeouts_total", "Connections renewed because nothing arrived for idle_timeout_ms.", c.idleTimeouts)
     }
 
-    static func walk<Visitor: SlotVisitor>(_ s: VenueCounters.Symbol, _ b: BookKeeperCounters, _ v: inout Visitor) {
+    static func walk<Visitor: SlotVisitor>(_ s: VenueCounters.Symbol, _ v: inout Visitor) {
         v.counter("tickwire_symbol_messages_total", "Book messages received for the symbol.", s.messages)
         v.counter("tickwire_symbol_gaps_total", "Sequence gaps the adapter detected.", s.gaps)
         v.counter("tickwire_symbol_resyncs_total", "Resyncs of the symbol's book.", s.resyncs)
         v.counter("tickwire_symbol_parse_errors_total", "Messages of the symbol the adapter refused.", s.parseErrors)
-        v.counter("tickwire_book_checksum_failures_total", "Books that failed the venue's checksum.", b.checksumFailures)
-        v.counter("tickwire_book_crossed_total", "Books found crossed after a message.", b.crossedBooks)
-        v.counter("tickwire_book_invalidations_total", "Times the book turned invalid.", b.invalidations)
-        v.counter("tickwire_book_updates_total", "Valid book updates handed to the publisher.", b.updatesPublished)
     }
 }
 
-/// `BookKeeper<Observer>.Counters` without the generic parameter.
-struct BookKeeperCounters {
-    var checksumFailures: UInt64 = 0
-    var crossedBooks: UInt64 = 0
-    var invalidations: UInt64 = 0
-    var updatesPublished: UInt64 = 0
+/// The book keeper's per-instrument counters, labelled `venue` and `symbol`: published from
+/// the thread that owns the keeper (the book stage, or the feed thread when fused).
+public struct BookMetrics: Sendable {
+    private let first: Int
+    /// Instrument index of each symbol, in registration order.
+    private let instrumentIndices: [Int]
+
+    public init(venue: String, symbols: [VenueSymbol], layout: inout CounterLayout) {
+        instrumentIndices = symbols.map(\.instrument.index)
+        var first = layout.slotCount
+        for (position, symbol) in symbols.enumerated() {
+            let slot = layout.registerGroup(labels: [MetricLabel("venue", venue), MetricLabel("symbol", symbol.name)], continuingGroup: position > 0) {
+                Self.walk(checksumFailures: 0, crossedBooks: 0, invalidations: 0, updatesPublished: 0, &$0)
+            }
+            if position == 0 { first = slot }
+        }
+        self.first = first
+    }
+
+    public func publish<Observer>(_ books: [BookKeeper<Observer>.Counters], to writer: CounterWriter) {
+        var storer = SlotStorer(writer: writer, next: first)
+        for index in instrumentIndices {
+            let book = books[index]
+            Self.walk(checksumFailures: book.checksumFailures, crossedBooks: book.crossedBooks,
+                      invalidations: book.invalidations, updatesPublished: book.updatesPublished, &storer)
+        }
+    }
+
+    static func walk<Visitor: SlotVisitor>(checksumFailures: UInt64, crossedBooks: UInt64, invalidations: UInt64, updatesPublished: UInt64, _ v: inout Visitor) {
+        v.counter("tickwire_book_checksum_failures_total", "Books that failed the venue's checksum.", checksumFailures)
+        v.counter("tickwire_book_crossed_total", "Books found crossed after a message.", crossedBooks)
+        v.counter("tickwire_book_invalidations_total", "Times the book turned invalid.", invalidations)
+        v.counter("tickwire_book_updates_total", "Valid book updates handed to the publisher.", updatesPublished)
+    }
 }
 
 /// One published channel's `ChannelCounters`, labelled `channel`.
