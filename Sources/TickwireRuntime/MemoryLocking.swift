@@ -1,3 +1,4 @@
+import CTickwire
 import TickwireSystem
 
 #if canImport(Glibc)
@@ -6,15 +7,15 @@ import Glibc
 
 extension MainConfig.MemoryLocking {
     /// Locks the process's memory as configured and says what it got. With a finite
-    /// locked-memory limit and no root, `mlockall(MCL_FUTURE)` would "succeed" and then make
-    /// every allocation past the limit fail, so that case is refused up front.
+    /// locked-memory limit and no CAP_IPC_LOCK, `mlockall(MCL_FUTURE)` would "succeed" and
+    /// then make every allocation past the limit fail, so that case is refused up front.
     /// - Returns: the log line; throws the line (with its remedy) when `required` cannot be met.
     public func apply() throws(HostTuningError) -> String {
         guard self != .off else { return "mlockall: off (host.mlockall = \"off\")" }
-        var limit = rlimit()
-        getrlimit(__rlimit_resource_t(__RLIMIT_MEMLOCK.rawValue), &limit)
-        if limit.rlim_cur != rlim_t.max, geteuid() != 0 {
-            let why = "mlockall: not attempted: the locked-memory limit is \(limit.rlim_cur / 1024) KiB and the process is not root, "
+        var soft: UInt64 = 0, hard: UInt64 = 0
+        let limitKnown = ctw_host_memlock_limit(&soft, &hard) == 0
+        if limitKnown, soft != .max, CapabilitySet.current()?.contains(.ipcLock) != true {
+            let why = "mlockall: not attempted: the locked-memory limit is \(soft / 1024) KiB without CAP_IPC_LOCK, "
                 + "so every allocation past it would fail (remedy: LimitMEMLOCK=infinity in the unit, ulimit -l unlimited, or CAP_IPC_LOCK)"
             if self == .required { throw HostTuningError(description: why) }
             return "WARNING: " + why

@@ -54,6 +54,41 @@ public struct PipelinePlan: Sendable {
     public init() {}
 }
 
+extension PipelinePlan {
+    /// The stages this plan pins, by thread name.
+    public func pinnedStages(venues: Int) -> [(stage: String, cpu: Int)] {
+        switch topology {
+        case .fused:
+            return fusedCPU.map { [("tw-fused", $0)] } ?? []
+        case .staged:
+            var stages = ingestCPUs.prefix(venues).enumerated().map { ("tw-ingest-\($0.offset)", $0.element) }
+            if let bookCPU { stages.append(("tw-book", bookCPU)) }
+            if let sendCPU { stages.append(("tw-send", sendCPU)) }
+            return stages
+        }
+    }
+
+    /// What is wrong with the placement on this host, with remedies: a CPU the process may
+    /// not use, two busy-polling stages sharing a CPU, a CPU the kernel does not keep free.
+    public func placementWarnings(venues: Int, available: Set<Int>, isolated: Set<Int>) -> [String] {
+        var warnings: [String] = []
+        var seen: [Int: String] = [:]
+        for (stage, cpu) in pinnedStages(venues: venues) {
+            if !available.contains(cpu) {
+                warnings.append("\(stage): CPU \(cpu) is not in this process's affinity (\(available.sorted().map(String.init).joined(separator: ","))); remedy: choose one of those, or widen CPUAffinity= / taskset")
+            }
+            if let other = seen[cpu] {
+                warnings.append("\(stage) and \(other) share CPU \(cpu): busy-polling stages then take turns (remedy: a CPU each, or the fused topology)")
+            }
+            seen[cpu] = stage
+            if !isolated.contains(cpu) {
+                warnings.append("\(stage): CPU \(cpu) is not isolated, so other tasks and interrupts may run on it (remedy: isolcpus=\(cpu) nohz_full=\(cpu) on the kernel command line)")
+            }
+        }
+        return warnings
+    }
+}
+
 /// What a finished run did, for the closing log lines and the exit status.
 public struct PipelineSummary: Sendable {
     public struct Connection: Sendable {

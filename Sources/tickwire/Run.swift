@@ -228,6 +228,11 @@ struct RunSettings {
         if topologyIsDefault { line += " (default for \(availableCPUs()) CPUs; --topology to choose)" }
         line += ", idle \(pipeline.idle)"
         printError(line)
+        let available = (try? CPUSet.currentThread().cpus) ?? []
+        let isolated = readSmallFile("/sys/devices/system/cpu/isolated").flatMap(parseCPUList) ?? []
+        for warning in pipeline.placementWarnings(venues: channel.venues.count, available: available, isolated: isolated) {
+            printError("run: WARNING: \(warning)")
+        }
     }
 }
 

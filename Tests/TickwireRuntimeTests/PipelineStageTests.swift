@@ -132,3 +132,21 @@ import TickwireVenues
         #expect(IdleStrategy(text) == nil)
     }
 }
+
+@Suite struct PlacementTests {
+    @Test func sharedUnavailableAndNonIsolatedCPUsAreEachReportedWithARemedy() {
+        var plan = PipelinePlan()
+        plan.topology = .staged
+        plan.ingestCPUs = [1, 5]
+        plan.bookCPU = 1
+        let warnings = plan.placementWarnings(venues: 2, available: [0, 1], isolated: [1])
+        #expect(warnings.count == 3, "\(warnings)")
+        #expect(warnings.contains { $0.hasPrefix("tw-ingest-1: CPU 5 is not in this process's affinity") })
+        #expect(warnings.contains { $0.hasPrefix("tw-book and tw-ingest-0 share CPU 1") })
+        #expect(warnings.contains { $0.hasPrefix("tw-ingest-1: CPU 5 is not isolated") && $0.contains("isolcpus=5") })
+    }
+
+    @Test func anUnpinnedPlanHasNothingToSay() {
+        #expect(PipelinePlan().placementWarnings(venues: 3, available: [0, 1], isolated: []).isEmpty)
+    }
+}
