@@ -151,6 +151,27 @@ import TickwireVenues
         }
     }
 
+    @Test func stagedPipelineStagesPublishTheirOwnCounters() {
+        var layout = CounterLayout()
+        let ingest = IngestLinkMetrics(venue: "okx", layout: &layout)
+        let send = SendStageMetrics(sender: "xdp", layout: &layout)
+        let block = CounterBlock(layout: layout)
+        var ingestCounters = IngestLinkCounters()
+        ingestCounters.droppedEvents = 12
+        ingestCounters.highWater = 900
+        ingest.publish(ingestCounters, to: block.writer)
+        var sendCounters = SendStageCounters()
+        sendCounters.packets = 5
+        sendCounters.wouldBlock = 1
+        send.publish(sendCounters, to: block.writer)
+        let lines = Set(String(decoding: MetricsExporter(block: block).render(), as: UTF8.self).split(separator: "\n").map(String.init))
+        for line in [#"tickwire_ingest_dropped_events_total{venue="okx"} 12"#, #"tickwire_ingest_overflowed_books_total{venue="okx"} 0"#,
+                     #"tickwire_ingest_ring_high_water{venue="okx"} 900.0"#, #"tickwire_send_packets_total{sender="xdp"} 5"#,
+                     #"tickwire_send_would_block_total{sender="xdp"} 1"#, #"tickwire_send_errors_total{sender="xdp"} 0"#] {
+            #expect(lines.contains(line), "\(line)")
+        }
+    }
+
     /// Counters follow the block across scrapes; one that goes down (its owner started over,
     /// e.g. a rebuilt stage) starts over in Prometheus too instead of going negative.
     @Test func countersFollowTheBlockAndStartOverWithTheirOwner() {

@@ -265,3 +265,45 @@ public struct XdpSenderMetrics: Sendable {
         v.gauge("tickwire_xdp_frames", "UMEM frames of the sender.", frameCount)
     }
 }
+
+/// The ingest side of a staged link (`EventRingSink.counters`), labelled `venue`: events the
+/// full ring refused and the ring's high-water mark. Published from the ingest thread.
+public struct IngestLinkMetrics: Sendable {
+    private let first: Int
+
+    public init(venue: String, layout: inout CounterLayout) {
+        first = layout.registerGroup(labels: [MetricLabel("venue", venue)]) { Self.walk(IngestLinkCounters(), &$0) }
+    }
+
+    public func publish(_ counters: IngestLinkCounters, to writer: CounterWriter) {
+        var storer = SlotStorer(writer: writer, next: first)
+        Self.walk(counters, &storer)
+    }
+
+    static func walk<Visitor: SlotVisitor>(_ c: IngestLinkCounters, _ v: inout Visitor) {
+        v.counter("tickwire_ingest_dropped_events_total", "Events the full ring to the book stage refused.", c.droppedEvents)
+        v.counter("tickwire_ingest_overflowed_books_total", "Books invalidated (and resynced) because the ring was full.", c.overflowedBooks)
+        v.gauge("tickwire_ingest_ring_high_water", "Most events seen waiting in the ring to the book stage.", c.highWater)
+    }
+}
+
+/// The send stage's `SendStageCounters`, labelled `sender`. Published from the send thread.
+public struct SendStageMetrics: Sendable {
+    private let first: Int
+
+    public init(sender: String, layout: inout CounterLayout) {
+        first = layout.registerGroup(labels: [MetricLabel("sender", sender)]) { Self.walk(SendStageCounters(), &$0) }
+    }
+
+    public func publish(_ counters: SendStageCounters, to writer: CounterWriter) {
+        var storer = SlotStorer(writer: writer, next: first)
+        Self.walk(counters, &storer)
+    }
+
+    static func walk<Visitor: SlotVisitor>(_ c: SendStageCounters, _ v: inout Visitor) {
+        v.counter("tickwire_send_packets_total", "Packets handed to the sender.", c.packets)
+        v.counter("tickwire_send_bytes_total", "Bytes handed to the sender.", c.bytes)
+        v.counter("tickwire_send_errors_total", "Packets the sender refused with an error.", c.errors)
+        v.counter("tickwire_send_would_block_total", "Packets the socket buffer or TX ring could not take.", c.wouldBlock)
+    }
+}
