@@ -1,6 +1,7 @@
 import TickwireCore
 import TickwireSystem
 import TickwireTransport
+import Logging
 import TOMLKit
 
 #if canImport(Glibc)
@@ -24,12 +25,9 @@ public struct MainConfig: Sendable {
     public var pipeline: PipelinePlan
     public var sender: SenderConfiguration
     public var memoryLocking: MemoryLocking
-    /// "host:port" of the Prometheus endpoint; nil: no endpoint.
-    public var metricsListen: String?
-    public var logLevel: String
-    public var logFormat: String
-    /// "stderr" or a file path.
-    public var logDestination: String
+    /// The Prometheus endpoint; nil: none.
+    public var metrics: MetricsEndpoint?
+    public var log: LogSettings
 
     static let topKeys: Set<String> = ["venues", "channel", "pipeline", "sender", "host", "metrics", "log"]
     static let channelKeys: Set<String> = ["id", "line_a", "line_b", "snapshot", "snapshot_rate", "retransmit", "max_packet_size"]
@@ -154,30 +152,35 @@ public struct MainConfig: Sendable {
         // [metrics], [log]
         let metricsTable = try top.subtable("metrics", required: false)
         try metricsTable.rejectUnknownKeys(metricsKeys)
-        var metrics = "127.0.0.1:9464"
+        var metrics: MetricsEndpoint? = .defaultEndpoint
         if let listen = try metricsTable.optionalString("listen") {
-            guard listen.isEmpty || UdpEndpoint(listen) != nil else {
-                throw metricsTable.error("listen", .invalidValue, "expected IPV4:PORT, e.g. 127.0.0.1:9464, or \"\" for no endpoint (got \"\(listen)\")")
+            do throws(MetricsEndpointError) {
+                metrics = listen.isEmpty ? nil : try MetricsEndpoint(parsing: listen, option: "listen")
+            } catch {
+                throw metricsTable.error("listen", .invalidValue, "expected HOST:PORT, e.g. 127.0.0.1:9464, or \"\" for no endpoint (got \"\(listen)\")")
             }
-            metrics = listen
         }
         let logTable = try top.subtable("log", required: false)
         try logTable.rejectUnknownKeys(logKeys)
-        let level = try logTable.optionalString("level") ?? "info"
-        let levels = ["trace", "debug", "info", "notice", "warning", "error", "critical"]
-        guard levels.contains(level) else {
-            throw logTable.error("level", .invalidValue, "expected one of \(levels.joined(separator: ", ")) (got \"\(level)\")")
+        var log = LogSettings()
+        if let level = try logTable.optionalString("level") {
+            guard let value = Logger.Level(rawValue: level) else {
+                throw logTable.error("level", .invalidValue, "expected one of \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", ")) (got \"\(level)\")")
+            }
+            log.level = value
         }
-        let format = try logTable.optionalString("format") ?? "text"
-        guard format == "text" || format == "json" else {
-            throw logTable.error("format", .invalidValue, "expected text or json (got \"\(format)\")")
+        if let format = try logTable.optionalString("format") {
+            guard let value = LogFormat(rawValue: format) else {
+                throw logTable.error("format", .invalidValue, "expected text or json (got \"\(format)\")")
+            }
+            log.format = value
         }
-        let destination = try logTable.optionalString("destination") ?? "stderr"
-        guard !destination.isEmpty else { throw logTable.error("destination", .invalidValue, "expected stderr or a file path (got \"\")") }
+        if let destination = try logTable.optionalString("destination") {
+            guard !destination.isEmpty else { throw logTable.error("destination", .invalidValue, "expected stderr or a file path (got \"\")") }
+            log.destination = LogDestination(configValue: destination == "stderr" ? destination : resolve(destination, relativeTo: file))
+        }
 
-        return MainConfig(file: file, channel: channel, pipeline: pipeline, sender: sender, memoryLocking: locking,
-                          metricsListen: metrics.isEmpty ? nil : metrics, logLevel: level, logFormat: format,
-                          logDestination: destination == "stderr" ? destination : resolve(destination, relativeTo: file))
+        return MainConfig(file: file, channel: channel, pipeline: pipeline, sender: sender, memoryLocking: locking, metrics: metrics, log: log)
     }
 
     /// One line for `config check`.
@@ -190,8 +193,8 @@ public struct MainConfig: Sendable {
         parts.append("topology \(pipeline.topology.rawValue), idle \(pipeline.idle)")
         parts.append("sender \(sender.kind.rawValue)\(sender.interface.map { " on \($0)" } ?? "")")
         parts.append("mlockall \(memoryLocking.rawValue)")
-        parts.append("metrics \(metricsListen ?? "off")")
-        parts.append("log \(logLevel) \(logFormat) to \(logDestination)")
+        parts.append("metrics \(metrics.map { "http://\($0)/metrics" } ?? "off")")
+        parts.append("log \(log.level) \(log.format.rawValue) to \(log.destination)")
         return parts.joined(separator: "; ")
     }
 }

@@ -1,4 +1,5 @@
 import CTickwire
+import Logging
 import Synchronization
 import TickwireCore
 import TickwireSystem
@@ -115,11 +116,25 @@ public struct PipelineSummary: Sendable {
     }
 }
 
+/// What the daemon adds around the pipeline: the service manager, the metrics endpoint,
+/// log reopening. All optional; none of it runs on a stage thread.
+public struct PipelineServices: Sendable {
+    /// READY=1 once every venue has a valid book, WATCHDOG=1 while every stage moves, STOPPING=1.
+    public var notifier: SystemdNotifier?
+    /// Where Prometheus scrapes the counters; nil: no endpoint.
+    public var metrics: MetricsEndpoint?
+    /// Called on the control thread after SIGHUP (reopen the log file).
+    public var reopenLogs: (@Sendable () -> Void)?
+    public var logger = Logger(label: "tickwire.pipeline")
+    public init() {}
+}
+
 /// Builds and runs one channel's pipeline in the chosen topology until `shouldStop` says so
 /// or (with `runOnce`) every venue connection has ended; then drains the rings, flushes,
-/// sends end of session, and returns. `log` gets start-up and shutdown lines (never per message).
+/// sends end of session, and returns. The calling thread supervises: readiness, SIGHUP,
+/// the watchdog, the metrics endpoint. `log` gets start-up and shutdown lines (never per message).
 public func runPipeline<Sender: UdpSender>(
-    channel: ChannelPlan, plan: PipelinePlan, sender: Sender,
+    channel: ChannelPlan, plan: PipelinePlan, sender: Sender, services: PipelineServices = PipelineServices(),
     shouldStop: @escaping @Sendable () -> Bool, log: @escaping @Sendable (String) -> Void
 ) throws -> PipelineSummary {
     let books = try FeedBooks(configs: channel.venues)
@@ -132,13 +147,13 @@ public func runPipeline<Sender: UdpSender>(
     switch plan.topology {
     case .fused:
         summary = try runFused(channel: channel, plan: plan, books: books, configuration: configuration, sender: sender,
-                               clock: clock, shouldStop: shouldStop, log: log)
+                               clock: clock, services: services, shouldStop: shouldStop, log: log)
     case .staged:
         let ring = try PacketRing(capacity: plan.packetRingCapacity, slotSize: configuration.maxPacketSize, policy: plan.memory)
         summary = try runStaged(channel: channel, plan: plan, books: books, configuration: configuration,
                                 ringSender: ring.sender(describing: sender.modeDescription),
                                 send: SendStage(ring: ring, sender: sender, packetsPerSend: configuration.packetsPerSend),
-                                clock: clock, shouldStop: shouldStop, log: log)
+                                clock: clock, services: services, shouldStop: shouldStop, log: log)
         summary.packetsRefusedByRing = ring.packetsRefused
     }
     summary.session = session
@@ -179,20 +194,151 @@ private final class Handoff<Value>: @unchecked Sendable {
     init(_ value: Value) { self.value = value }
 }
 
+// MARK: services shared by the stage threads
+
+/// The metric groups of one channel's pipeline; each group is written by one stage thread.
+private struct PipelineMetrics: Sendable {
+    let feeds: [FeedMetrics]
+    let books: [BookMetrics]
+    let ingestLinks: [IngestLinkMetrics]
+    let channel: ChannelMetrics
+    let retransmission: RetransmissionMetrics?
+    let send: SendStageMetrics?
+    let xdp: XdpSenderMetrics?
+    let block: CounterBlock
+    var writer: CounterWriter { block.writer }
+
+    init(channel plan: ChannelPlan, books: FeedBooks, topology: Topology, sender: String, xdp: Bool) {
+        var layout = CounterLayout()
+        feeds = zip(plan.venues, books.symbolsByConfig).map { FeedMetrics(venue: $0.venue.name, symbols: $1, layout: &layout) }
+        self.books = zip(plan.venues, books.symbolsByConfig).map { BookMetrics(venue: $0.venue.name, symbols: $1, layout: &layout) }
+        ingestLinks = topology == .staged ? plan.venues.map { IngestLinkMetrics(venue: $0.venue.name, layout: &layout) } : []
+        channel = ChannelMetrics(channel: plan.id, layout: &layout)
+        retransmission = plan.retransmit != nil ? RetransmissionMetrics(layout: &layout) : nil
+        send = topology == .staged ? SendStageMetrics(sender: sender, layout: &layout) : nil
+        self.xdp = xdp ? XdpSenderMetrics(sender: sender, layout: &layout) : nil
+        block = CounterBlock(layout: layout)
+    }
+}
+
+/// What the stage threads share with the supervising thread.
+private final class StageServices: Sendable {
+    let heartbeats: StageHeartbeats
+    let metrics: PipelineMetrics
+    /// Set by the book (or fused) thread once every venue has had a valid book.
+    let booksReady = Atomic<Bool>(false)
+    let threadsFinished = Atomic<Int>(0)
+
+    init(stages: [String], metrics: PipelineMetrics) {
+        heartbeats = StageHeartbeats(stageNames: stages)
+        self.metrics = metrics
+    }
+}
+
+/// A stage thread's every-250-ms turn (counters to the metrics block), cheap to ask about on
+/// every loop: the clock is read on idle polls and every 1024th busy one.
+private struct Housekeeping {
+    private var next: UInt64 = 0
+    private var polls = 0
+
+    @inline(__always)
+    mutating func isDue(afterWork work: Int) -> Bool {
+        polls &+= 1
+        guard work == 0 || polls & 1023 == 0 else { return false }
+        let now = ctw_monotonic_ns()
+        guard now >= next else { return false }
+        next = now &+ 250_000_000
+        return true
+    }
+}
+
+/// Whether every venue (its instruments in `instrumentsByVenue`) has had a valid book update.
+private func everyVenueHasABook<Observer>(_ counters: [BookKeeper<Observer>.Counters], _ instrumentsByVenue: [[Int]]) -> Bool {
+    instrumentsByVenue.allSatisfy { instruments in instruments.contains { counters[$0].updatesPublished > 0 } }
+}
+
+/// The calling thread until every stage thread has finished: READY=1 when the books are
+/// valid (then the watchdog), STOPPING=1 when a stop is asked, log reopening on SIGHUP.
+private func supervise(_ threads: [StageThread], services: StageServices, external: PipelineServices,
+                       shouldStop: @Sendable () -> Bool, log: @Sendable (String) -> Void) {
+    var server: MetricsServer?
+    if let endpoint = external.metrics {
+        do throws(SystemError) {
+            server = try MetricsServer(endpoint: endpoint, exporter: MetricsExporter(block: services.metrics.block))
+            server?.start()
+            log("metrics on http://\(server!.endpoint)/metrics")
+        } catch {
+            log("WARNING: no metrics endpoint on \(endpoint): \(error) (remedy: another port with --metrics or [metrics] listen)")
+        }
+    }
+    var monitor: HealthMonitor?
+    var readySent = false, stoppingSent = false
+    while services.threadsFinished.load(ordering: .acquiring) < threads.count {
+        if !readySent, services.booksReady.load(ordering: .acquiring) {
+            readySent = true
+            log("every venue has a valid book: ready")
+            if let notifier = external.notifier, notifier.isEnabled {
+                do throws(SystemError) { try notifier.ready(status: "publishing") } catch { log("WARNING: sd_notify READY=1: \(error)") }
+                if notifier.watchdogInterval != nil {
+                    monitor = HealthMonitor(heartbeats: services.heartbeats, notifier: notifier, logger: external.logger)
+                    monitor?.start()
+                }
+            }
+        }
+        if !stoppingSent, shouldStop() {
+            stoppingSent = true
+            try? external.notifier?.stopping()
+        }
+        if HangupSignal.takeRequest() {
+            try? external.notifier?.reloading()
+            external.reopenLogs?()
+            log("SIGHUP: logs reopened")
+            try? external.notifier?.ready()
+        }
+        usleep(20_000)
+    }
+    // The stages may have ended between two looks (a fast stop, or every venue gone with --once).
+    if !stoppingSent { try? external.notifier?.stopping() }
+    for thread in threads { thread.join() }
+    monitor?.stop()
+    server?.stop()
+}
+
+/// Starts a stage thread that counts itself finished for the supervisor.
+private func startStage(_ placement: StagePlacement, services: StageServices, log: @escaping @Sendable (String) -> Void,
+                        _ body: @escaping @Sendable () -> Void) -> StageThread {
+    StageThread(placement, report: log) {
+        body()
+        services.threadsFinished.add(1, ordering: .releasing)
+    }
+}
+
 /// A venue feed as its thread drives it (type-erased over the adapter: one dynamic call per poll).
 private protocol PolledFeed: AnyObject {
     func poll() -> Int
     var finished: FeedStop? { get }
     func shutDown()
+    /// Copies the feed's counters (and its sink's) into the metrics block; true when the
+    /// sink is a book keeper with a valid book of this venue.
+    func publishCounters(feed: FeedMetrics, to writer: CounterWriter) -> Bool
     func summary(stop: FeedStop) -> PipelineSummary.Connection
 }
 
 private final class FeedBox<Adapter: VenueAdapter, Sink: FeedSink>: PolledFeed {
     var feed: VenueFeed<Adapter, Sink>
-    init(_ feed: VenueFeed<Adapter, Sink>) { self.feed = feed }
+    /// Publishes the sink's own counters (the keeper's in fused, the ring's in staged).
+    let publishSink: (Sink, CounterWriter) -> Bool
+    init(_ feed: VenueFeed<Adapter, Sink>, publishSink: @escaping (Sink, CounterWriter) -> Bool) {
+        self.feed = feed
+        self.publishSink = publishSink
+    }
     func poll() -> Int { feed.poll() }
     var finished: FeedStop? { feed.finished }
     func shutDown() { feed.shutDown() }
+    func publishCounters(feed metrics: FeedMetrics, to writer: CounterWriter) -> Bool {
+        metrics.publish(feed.counters, adapter: feed.adapter.counters, to: writer)
+        return publishSink(feed.sink, writer)
+    }
     func summary(stop: FeedStop) -> PipelineSummary.Connection {
         PipelineSummary.Connection(venue: feed.config.venue.name, counters: feed.counters,
                                    ingest: (feed.sink as? EventRingSink)?.counters, stop: stop,
@@ -206,8 +352,9 @@ private struct FeedBuilder<Sink: FeedSink>: VenueAdapterBuilder {
     let symbols: [VenueSymbol]
     let sink: Sink
     let options: FeedOptions
+    let publishSink: (Sink, CounterWriter) -> Bool
     func build<Adapter: VenueAdapter>(_ adapter: Adapter) throws -> any PolledFeed {
-        FeedBox(try VenueFeed(config: config, adapter: adapter, symbols: symbols, sink: sink, options: options))
+        FeedBox(try VenueFeed(config: config, adapter: adapter, symbols: symbols, sink: sink, options: options), publishSink: publishSink)
     }
 }
 
@@ -219,23 +366,35 @@ private func feedOptions(_ plan: PipelinePlan, log: @escaping @Sendable (String)
 
 private func runFused<Sender: UdpSender>(
     channel: ChannelPlan, plan: PipelinePlan, books: FeedBooks, configuration: ChannelConfiguration, sender: Sender,
-    clock: WallClock, shouldStop: @escaping @Sendable () -> Bool, log: @escaping @Sendable (String) -> Void
+    clock: WallClock, services external: PipelineServices, shouldStop: @escaping @Sendable () -> Bool, log: @escaping @Sendable (String) -> Void
 ) throws -> PipelineSummary {
     let output = try ChannelOutput(channel: channel, configuration: configuration, books: books, sender: sender, clock: clock)
+    let metrics = PipelineMetrics(channel: channel, books: books, topology: .fused, sender: sender.modeDescription, xdp: sender is XdpUdpSender)
+    let services = StageServices(stages: ["fused"], metrics: metrics)
     var feeds: [any PolledFeed] = []
-    for (config, symbols) in zip(channel.venues, books.symbolsByConfig) {
+    for (index, (config, symbols)) in zip(channel.venues, books.symbolsByConfig).enumerated() {
         let keeper = BookKeeper(books: books.books, instruments: books.instruments, observer: output.observer(books: books))
-        feeds.append(try config.withAdapter(symbols: symbols, FeedBuilder(config: config, symbols: symbols, sink: keeper,
-                                                                           options: feedOptions(plan, log: log))))
+        let bookMetrics = metrics.books[index], instruments = symbols.map(\.instrument.index)
+        feeds.append(try config.withAdapter(symbols: symbols, FeedBuilder(
+            config: config, symbols: symbols, sink: keeper, options: feedOptions(plan, log: log),
+            publishSink: { keeper, writer in
+                bookMetrics.publish(keeper.counters, to: writer)
+                return instruments.contains { keeper.counters[$0].updatesPublished > 0 }
+            })))
     }
-    let handoff = Handoff((feeds: feeds, stops: [FeedStop?](repeating: nil, count: feeds.count), observer: output.observer(books: books)))
-    let thread = StageThread(StagePlacement(name: "tw-fused", cpu: plan.fusedCPU, realtimePriority: plan.realtimePriority),
-                             report: log) {
+    let handoff = Handoff((feeds: feeds, stops: [FeedStop?](repeating: nil, count: feeds.count), observer: output.observer(books: books),
+                           output: output, sender: sender))
+    let thread = startStage(StagePlacement(name: "tw-fused", cpu: plan.fusedCPU, realtimePriority: plan.realtimePriority),
+                            services: services, log: log) {
         var idler = Idler(plan.idle)
+        var housekeeping = Housekeeping()
+        let heartbeat = services.heartbeats.heartbeat(forStage: 0)
+        let writer = services.metrics.writer
         let feeds = handoff.value.feeds
         let observer = handoff.value.observer
         var stops = handoff.value.stops
         while true {
+            heartbeat.beat()
             if shouldStop() { break }
             var work = 0
             var running = 0
@@ -245,13 +404,23 @@ private func runFused<Sender: UdpSender>(
             }
             if running == 0 { break }
             if work == 0 { observer.idle() }
+            if housekeeping.isDue(afterWork: work) {
+                var ready = true
+                for index in feeds.indices {
+                    ready = feeds[index].publishCounters(feed: services.metrics.feeds[index], to: writer) && ready
+                }
+                services.metrics.channel.publish(handoff.value.output.publisher.counters, to: writer)
+                if let retransmission = handoff.value.output.retransmission { services.metrics.retransmission?.publish(retransmission.counters, to: writer) }
+                if let xdp = handoff.value.sender as? XdpUdpSender { services.metrics.xdp?.publish(xdp, to: writer) }
+                if ready { services.booksReady.store(true, ordering: .releasing) }
+            }
             idler.idle(afterWork: work)
         }
         observer.endSession()
         for feed in feeds { feed.shutDown() }
         handoff.value.stops = stops
     }
-    thread.join()
+    supervise([thread], services: services, external: external, shouldStop: shouldStop, log: log)
     output.retransmission?.serveUntilQuiet(quietMilliseconds: 1000, shouldStop: shouldStop)
     var summary = PipelineSummary()
     for (feed, stop) in zip(handoff.value.feeds, handoff.value.stops) { summary.connections.append(feed.summary(stop: stop ?? .requested)) }
@@ -272,67 +441,102 @@ private final class StageProgress: Sendable {
 private func runStaged<Sender: UdpSender>(
     channel: ChannelPlan, plan: PipelinePlan, books: FeedBooks, configuration: ChannelConfiguration,
     ringSender: PacketRingSender, send: SendStage<Sender>,
-    clock: WallClock, shouldStop: @escaping @Sendable () -> Bool, log: @escaping @Sendable (String) -> Void
+    clock: WallClock, services external: PipelineServices, shouldStop: @escaping @Sendable () -> Bool, log: @escaping @Sendable (String) -> Void
 ) throws -> PipelineSummary {
     let output = try ChannelOutput(channel: channel, configuration: configuration, books: books, sender: ringSender, clock: clock)
     let capacity = max(1, books.instruments.count)
+    let metrics = PipelineMetrics(channel: channel, books: books, topology: .staged, sender: send.sender.modeDescription,
+                                  xdp: send.sender is XdpUdpSender)
+    let services = StageServices(stages: channel.venues.map { "ingest-\($0.venue.name)" } + ["book", "send"], metrics: metrics)
     var links: [(link: IngestLink, instruments: [InstrumentId])] = []
     var feeds: [any PolledFeed] = []
-    for (config, symbols) in zip(channel.venues, books.symbolsByConfig) {
+    for (index, (config, symbols)) in zip(channel.venues, books.symbolsByConfig).enumerated() {
         let link = try IngestLink(eventCapacity: plan.eventRingCapacity, instrumentCapacity: capacity, policy: plan.memory)
         links.append((link, symbols.map(\.instrument)))
-        feeds.append(try config.withAdapter(symbols: symbols, FeedBuilder(config: config, symbols: symbols,
-                                                                           sink: EventRingSink(link: link, instrumentCapacity: capacity),
-                                                                           options: feedOptions(plan, log: log))))
+        let linkMetrics = metrics.ingestLinks[index]
+        feeds.append(try config.withAdapter(symbols: symbols, FeedBuilder(
+            config: config, symbols: symbols, sink: EventRingSink(link: link, instrumentCapacity: capacity), options: feedOptions(plan, log: log),
+            publishSink: { sink, writer in
+                linkMetrics.publish(sink.counters, to: writer)
+                return false
+            })))
     }
+    let instrumentsByVenue = books.symbolsByConfig.map { $0.map(\.instrument.index) }
     let keeper = BookKeeper(books: books.books, instruments: books.instruments, observer: output.observer(books: books))
-    let bookStage = Handoff(BookStage(keeper: keeper, links: links, instrumentCapacity: capacity, tuning: plan.tuning))
+    let bookStage = Handoff((stage: BookStage(keeper: keeper, links: links, instrumentCapacity: capacity, tuning: plan.tuning), output: output))
     let sendStage = Handoff(send)
     let progress = StageProgress(ingests: feeds.count)
     let placement = { (name: String, cpu: Int?) in StagePlacement(name: name, cpu: cpu, realtimePriority: plan.realtimePriority) }
+    let sendIndex = feeds.count + 1, bookIndex = feeds.count
 
-    let sendThread = StageThread(placement("tw-send", plan.sendCPU), report: log) {
+    let sendThread = startStage(placement("tw-send", plan.sendCPU), services: services, log: log) {
         var idler = Idler(plan.idle)
+        var housekeeping = Housekeeping()
+        let heartbeat = services.heartbeats.heartbeat(forStage: sendIndex)
+        let writer = services.metrics.writer
         while true {
+            heartbeat.beat()
             let sent = sendStage.value.poll()
             if sent == 0, progress.bookFinished.load(ordering: .acquiring), !sendStage.value.hasPackets { break }
+            if housekeeping.isDue(afterWork: sent) {
+                services.metrics.send?.publish(sendStage.value.counters, to: writer)
+                if let xdp = sendStage.value.sender as? XdpUdpSender { services.metrics.xdp?.publish(xdp, to: writer) }
+            }
             idler.idle(afterWork: sent)
         }
+        services.metrics.send?.publish(sendStage.value.counters, to: writer)
     }
-    let bookThread = StageThread(placement("tw-book", plan.bookCPU), report: log) {
+    let bookThread = startStage(placement("tw-book", plan.bookCPU), services: services, log: log) {
         var idler = Idler(plan.idle)
+        var housekeeping = Housekeeping()
+        let heartbeat = services.heartbeats.heartbeat(forStage: bookIndex)
+        let writer = services.metrics.writer
         while true {
-            let applied = bookStage.value.poll()
-            if applied == 0, progress.ingestsRunning.load(ordering: .acquiring) == 0, !bookStage.value.hasEvents { break }
+            heartbeat.beat()
+            let applied = bookStage.value.stage.poll()
+            if applied == 0, progress.ingestsRunning.load(ordering: .acquiring) == 0, !bookStage.value.stage.hasEvents { break }
+            if housekeeping.isDue(afterWork: applied) {
+                let counters = bookStage.value.stage.keeper.counters
+                for index in services.metrics.books.indices { services.metrics.books[index].publish(counters, to: writer) }
+                services.metrics.channel.publish(bookStage.value.output.publisher.counters, to: writer)
+                if let retransmission = bookStage.value.output.retransmission { services.metrics.retransmission?.publish(retransmission.counters, to: writer) }
+                if everyVenueHasABook(counters, instrumentsByVenue) { services.booksReady.store(true, ordering: .releasing) }
+            }
             idler.idle(afterWork: applied)
         }
-        bookStage.value.endSession()
+        bookStage.value.stage.endSession()
         progress.bookFinished.store(true, ordering: .releasing)
     }
     let stops = feeds.map { _ in Handoff(FeedStop.requested) }
-    var ingestThreads: [StageThread] = []
+    var threads = [sendThread, bookThread]
     for (index, feed) in feeds.enumerated() {
         let cpu = index < plan.ingestCPUs.count ? plan.ingestCPUs[index] : nil
         let box = Handoff(feed)
         let stop = stops[index]
-        ingestThreads.append(StageThread(placement("tw-ingest-\(index)", cpu), report: log) {
+        threads.append(startStage(placement("tw-ingest-\(index)", cpu), services: services, log: log) {
             var idler = Idler(plan.idle)
+            var housekeeping = Housekeeping()
+            let heartbeat = services.heartbeats.heartbeat(forStage: index)
+            let writer = services.metrics.writer
             let feed = box.value
             while !shouldStop() {
+                heartbeat.beat()
                 let work = feed.poll()
                 if let finished = feed.finished {
                     stop.value = finished
                     break
                 }
+                if housekeeping.isDue(afterWork: work) {
+                    _ = feed.publishCounters(feed: services.metrics.feeds[index], to: writer)
+                }
                 idler.idle(afterWork: work)
             }
             feed.shutDown()
+            _ = feed.publishCounters(feed: services.metrics.feeds[index], to: writer)
             progress.ingestsRunning.subtract(1, ordering: .releasing)
         })
     }
-    for thread in ingestThreads { thread.join() }
-    bookThread.join()
-    sendThread.join()
+    supervise(threads, services: services, external: external, shouldStop: shouldStop, log: log)
     sendStage.value.release()
     output.retransmission?.serveUntilQuiet(quietMilliseconds: 1000, shouldStop: shouldStop)
     var summary = PipelineSummary()

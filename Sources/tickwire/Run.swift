@@ -1,5 +1,6 @@
 import ArgumentParser
 import CTickwire
+import Logging
 import TickwireCore
 import TickwireRuntime
 import TickwireSystem
@@ -60,6 +61,8 @@ struct Run: ParsableCommand {
     var topology: String?
     @Option(help: ArgumentHelp("What idle threads do: busy-spin (default), spin-yield[:SPINS], spin-park[:SPINS[:MICROSECONDS]].", valueName: "strategy"))
     var idle: String?
+    @Option(help: ArgumentHelp("Serve Prometheus metrics on HOST:PORT (main.toml default 127.0.0.1:9464; none in a quick start).", valueName: "host:port"))
+    var metrics: String?
     @Flag(help: "Stop (end of session on the channel, exit 0) when every venue has closed its connection.")
     var once = false
     @Option(name: .customLong("idle-sleep-us"),
@@ -71,37 +74,65 @@ struct Run: ParsableCommand {
 
     func run() throws {
         let settings = settings()
+        let logWriter: LogWriter
+        do throws(SystemError) {
+            logWriter = try LogSetup.bootstrap(settings.log)
+        } catch {
+            printError("error: tickwire run: cannot open the log \(settings.log.destination): \(error)")
+            throw ExitCode(1)
+        }
+        let logger = Logger(label: "run")
+        // Logs are written by the log writer's thread: close it (drains the queue) on every way out.
+        func exit(_ status: Int32, _ message: String? = nil) -> ExitCode {
+            if let message { logger.error("\(message)") }
+            logWriter.close()
+            return ExitCode(status)
+        }
         let configured: (sender: ConfiguredSender, fallbackReason: String?)
         do throws(SenderStartError) {
             configured = try settings.sender.makeSender()
         } catch {
-            printError("error: tickwire run: \(error)")
-            throw ExitCode(1)
+            throw exit(1, "error: tickwire run: \(error)")
         }
-        if let reason = configured.fallbackReason { printError("run: WARNING: \(reason)") }
-        printError("run: sender \(configured.sender.modeDescription)")
+        if let reason = configured.fallbackReason { logger.warning("WARNING: \(reason)") }
+        logger.info("sender \(configured.sender.modeDescription)")
         do throws(HostTuningError) {
-            printError("run: " + (try settings.memoryLocking.apply()))
+            let locked = try settings.memoryLocking.apply()
+            if locked.hasPrefix("WARNING") { logger.warning("\(locked)") } else { logger.info("\(locked)") }
         } catch {
-            printError("error: tickwire run: \(error)")
-            throw ExitCode(1)
+            throw exit(1, "error: tickwire run: \(error)")
         }
         installStopSignals()
-        settings.announce()
+        HangupSignal.install()
+        var services = PipelineServices()
+        services.metrics = settings.metrics
+        services.logger = Logger(label: "run.health")
+        services.reopenLogs = { logWriter.reopen() }
+        do throws(SystemError) {
+            services.notifier = try SystemdNotifier()
+        } catch {
+            logger.warning("WARNING: NOTIFY_SOCKET is set but unusable: \(error)")
+        }
+        SystemdNotifier.unsetEnvironment()  // children (none today) must not notify for us
+        settings.announce(logger)
         let summary: PipelineSummary
         do {
-            let log: @Sendable (String) -> Void = { printError("run: \($0)") }
+            let log: @Sendable (String) -> Void = { line in
+                if line.hasPrefix("WARNING") { logger.warning("\(line)") } else { logger.info("\(line)") }
+            }
             let stop: @Sendable () -> Bool = { stopRequested != 0 }
             switch configured.sender {
-            case .standard(let sender): summary = try runPipeline(channel: settings.channel, plan: settings.pipeline, sender: sender, shouldStop: stop, log: log)
-            case .xdp(let sender): summary = try runPipeline(channel: settings.channel, plan: settings.pipeline, sender: sender, shouldStop: stop, log: log)
+            case .standard(let sender):
+                summary = try runPipeline(channel: settings.channel, plan: settings.pipeline, sender: sender, services: services, shouldStop: stop, log: log)
+            case .xdp(let sender):
+                summary = try runPipeline(channel: settings.channel, plan: settings.pipeline, sender: sender, services: services, shouldStop: stop, log: log)
             }
         } catch {
-            printError("error: tickwire run: \(error)")
-            throw ExitCode(1)
+            throw exit(1, "error: tickwire run: \(error)")
         }
-        report(summary)
-        if summary.exitStatus != 0 { throw ExitCode(summary.exitStatus) }
+        report(summary, logger)
+        if summary.exitStatus != 0 { throw exit(summary.exitStatus) }
+        logWriter.close()
     }
 
     /// The run's settings: main.toml with the command line's overrides, or the quick start's defaults.
@@ -117,7 +148,8 @@ struct Run: ParsableCommand {
             }
             do throws(ConfigError) {
                 let main = try MainConfig.load(path: config)
-                settings = RunSettings(channel: main.channel, pipeline: main.pipeline, sender: main.sender, memoryLocking: main.memoryLocking)
+                settings = RunSettings(channel: main.channel, pipeline: main.pipeline, sender: main.sender, memoryLocking: main.memoryLocking,
+                                       metrics: main.metrics, log: main.log)
             } catch {
                 printError("error: \(error)")
                 Glibc.exit(2)
@@ -154,6 +186,13 @@ struct Run: ParsableCommand {
             }
         }
         if multicastLoop { settings.sender.multicastLoopback = true }
+        if let metrics {
+            do throws(MetricsEndpointError) {
+                settings.metrics = try MetricsEndpoint(parsing: metrics)
+            } catch {
+                usageError("\(error)")
+            }
+        }
         if let problem = settings.sender.problem { usageError(problem) }
         if let topology {
             guard let value = Topology(rawValue: topology) else { usageError("--topology: expected staged or fused (got '\(topology)')") }
@@ -189,24 +228,23 @@ struct Run: ParsableCommand {
         Glibc.exit(2)
     }
 
-    private func report(_ summary: PipelineSummary) {
+    private func report(_ summary: PipelineSummary, _ logger: Logger) {
         for connection in summary.connections {
-            var line = "run: \(connection.venue): \(counterLine(connection.counters)); receive timestamps \(connection.receiveTimestamps ?? "none")"
+            var line = "\(connection.venue): \(counterLine(connection.counters)); receive timestamps \(connection.receiveTimestamps ?? "none")"
             if let ingest = connection.ingest {
                 line += "; event ring high-water \(ingest.highWater), dropped \(ingest.droppedEvents), books invalidated by overflow \(ingest.overflowedBooks)"
             }
             if case .connectionEnded(_, let reason) = connection.stop { line += "; ended: \(reason)" }
-            printError(line)
+            logger.info("\(line)")
         }
         let channel = summary.channel
-        var line = "run: published \(channel.packets) packets, \(channel.messages) messages, session \(summary.session)"
+        var line = "published \(channel.packets) packets, \(channel.messages) messages, session \(summary.session)"
         if let send = summary.send {
             line += "; send stage sent \(send.packets) packets, errors \(send.errors), would block \(send.wouldBlock), refused by the full ring \(summary.packetsRefusedByRing)"
         }
-        printError(line)
+        logger.info("\(line)")
         if let served = summary.retransmission {
-            printError("run: retransmission: requests \(served.requests), packets resent \(served.packetsResent), not available "
-                       + "\(served.notAvailable), rate limited \(served.rateLimited), malformed \(served.malformed), send errors \(served.sendErrors)")
+            logger.info("retransmission: requests \(served.requests), packets resent \(served.packetsResent), not available \(served.notAvailable), rate limited \(served.rateLimited), malformed \(served.malformed), send errors \(served.sendErrors)")
         }
     }
 }
@@ -217,21 +255,23 @@ struct RunSettings {
     var pipeline: PipelinePlan
     var sender: SenderConfiguration
     var memoryLocking: MainConfig.MemoryLocking
+    var metrics: MetricsEndpoint?
+    var log = LogSettings()
     var topologyIsDefault = false
 
-    func announce() {
-        var line = "run: \(channel.venues.map(\.venue.name).joined(separator: ", ")) on channel \(channel.id) \(channel.lineA)"
+    func announce(_ logger: Logger) {
+        var line = "\(channel.venues.map(\.venue.name).joined(separator: ", ")) on channel \(channel.id) \(channel.lineA)"
         if let lineB = channel.lineB { line += " + B \(lineB)" }
         if let group = channel.snapshot { line += ", snapshots on channel \(channel.id + 1) \(group)" }
         if let retransmit = channel.retransmit { line += ", retransmission on \(retransmit)" }
         line += "; topology \(pipeline.topology.rawValue)"
         if topologyIsDefault { line += " (default for \(availableCPUs()) CPUs; --topology to choose)" }
         line += ", idle \(pipeline.idle)"
-        printError(line)
+        logger.info("\(line)")
         let available = (try? CPUSet.currentThread().cpus) ?? []
         let isolated = readSmallFile("/sys/devices/system/cpu/isolated").flatMap(parseCPUList) ?? []
         for warning in pipeline.placementWarnings(venues: channel.venues.count, available: available, isolated: isolated) {
-            printError("run: WARNING: \(warning)")
+            logger.warning("WARNING: \(warning)")
         }
     }
 }

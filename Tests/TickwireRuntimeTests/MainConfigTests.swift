@@ -42,7 +42,7 @@ import TickwireTransport
         #expect(config.channel.lineA == UdpEndpoint("239.1.1.1:30001"))
         #expect(config.pipeline.topology == .staged && config.pipeline.idle == .busySpin)
         #expect(config.memoryLocking == .bestEffort)
-        #expect(config.metricsListen == "127.0.0.1:9464")
+        #expect(config.metrics == .defaultEndpoint)
     }
 
     @Test func aMinimalFileTakesTheDefaults() throws {
@@ -52,7 +52,7 @@ import TickwireTransport
         #expect(config.pipeline.topology == .staged)
         #expect(config.pipeline.tuning == BookStageTuning())
         #expect(config.sender.kind == .standard)
-        #expect(config.logFormat == "text" && config.logDestination == "stderr")
+        #expect(config.log == LogSettings())
     }
 
     @Test func everySectionIsRead() throws {
@@ -88,8 +88,9 @@ import TickwireTransport
         #expect(config.sender.kind == .xdp && config.sender.interface == "veth0" && config.sender.noFallback)
         #expect(config.memoryLocking == .required)
         #expect(config.pipeline.memory.attempts == [.normal])
-        #expect(config.metricsListen == nil)
-        #expect(config.logDestination.hasSuffix("/tickwire.log"))
+        #expect(config.metrics == nil)
+        #expect(config.log.format == .json)
+        if case .file(let path) = config.log.destination { #expect(path.hasSuffix("/tickwire.log")) } else { Issue.record("\(config.log.destination)") }
     }
 
     @Test(arguments: [
@@ -106,7 +107,7 @@ import TickwireTransport
         (minimal + "\n[pipeline]\nbach = 1", "pipeline.bach", "unknown key"),
         (minimal + "\n[sender]\nkind = \"xdp\"", "sender.interface", "required when kind = \"xdp\""),
         (minimal + "\n[host]\nmlockall = \"yes\"", "host.mlockall", "required, best-effort or off"),
-        (minimal + "\n[metrics]\nlisten = \"localhost\"", "metrics.listen", "IPV4:PORT"),
+        (minimal + "\n[metrics]\nlisten = \"localhost:x\"", "metrics.listen", "HOST:PORT"),
         (minimal + "\n[log]\nlevel = \"loud\"", "log.level", "expected one of"),
         ("threads = 4\n" + minimal, "threads", "unknown key"),
     ])

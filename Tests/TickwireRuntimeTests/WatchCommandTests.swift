@@ -12,7 +12,8 @@ final class RunningTickwire: @unchecked Sendable {
     private let done = DispatchSemaphore(value: 0)
 
     /// `namespace`: run it inside that network namespace (`ip netns exec`).
-    init(binary: URL = productsDirectory.appendingPathComponent("tickwire"), inNamespace namespace: String? = nil, _ arguments: [String]) throws {
+    init(binary: URL = productsDirectory.appendingPathComponent("tickwire"), inNamespace namespace: String? = nil,
+         environment: [String: String] = [:], _ arguments: [String]) throws {
         if let namespace {
             process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
             process.arguments = ["ip", "netns", "exec", namespace, binary.path] + arguments
@@ -20,6 +21,7 @@ final class RunningTickwire: @unchecked Sendable {
             process.executableURL = binary
             process.arguments = arguments
         }
+        if !environment.isEmpty { process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
         let out = Pipe(), err = Pipe()
         process.standardOutput = out
         process.standardError = err
