@@ -23,14 +23,18 @@ public enum InterfaceChecks {
         ]
     }
 
+    /// The node sysfs gives the interface's device (-1: the firmware does not say); nil for a
+    /// virtual device. A virtio NIC's device is the virtio device; its PCI parent carries the node.
+    public static func deviceNumaNode(interface: String) -> Int? {
+        let device = "/sys/class/net/\(interface)/device"
+        guard let text = readSmallFile(device + "/numa_node") ?? readSmallFile(device + "/../numa_node") else { return nil }
+        return Int(text.filter { !$0.isWhitespace })
+    }
+
     /// The NIC's NUMA node (sysfs), and whether this process's cores are on it.
     public static func numaNode(interface: String) -> HostCheck {
         let name = "nic numa node"
-        // A virtio NIC's device is the virtio device; its PCI parent carries the node.
-        let device = "/sys/class/net/\(interface)/device"
-        guard let text = readSmallFile(device + "/numa_node") ?? readSmallFile(device + "/../numa_node"),
-              let node = Int(text.filter { !$0.isWhitespace })
-        else {
+        guard let node = deviceNumaNode(interface: interface) else {
             return .pass(name, "\(interface) has no NUMA node (a virtual device)")
         }
         if node < 0 { return .pass(name, "\(interface): no node reported (a single-node host, or the firmware does not say)") }

@@ -138,6 +138,7 @@ public func runPipeline<Sender: UdpSender>(
     shouldStop: @escaping @Sendable () -> Bool, log: @escaping @Sendable (String) -> Void
 ) throws -> PipelineSummary {
     let books = try FeedBooks(configs: channel.venues)
+    log("hot memory: books \(books.books.memoryDescription)")
     let clock = WallClock()
     let session = clock.now()
     var configuration = ChannelConfiguration(channel: channel.id, session: session)
@@ -150,6 +151,7 @@ public func runPipeline<Sender: UdpSender>(
                                clock: clock, services: services, shouldStop: shouldStop, log: log)
     case .staged:
         let ring = try PacketRing(capacity: plan.packetRingCapacity, slotSize: configuration.maxPacketSize, policy: plan.memory)
+        log("hot memory: packet ring \(ring.arena)")
         summary = try runStaged(channel: channel, plan: plan, books: books, configuration: configuration,
                                 ringSender: ring.sender(describing: sender.modeDescription),
                                 send: SendStage(ring: ring, sender: sender, packetsPerSend: configuration.packetsPerSend),
@@ -452,6 +454,7 @@ private func runStaged<Sender: UdpSender>(
     var feeds: [any PolledFeed] = []
     for (index, (config, symbols)) in zip(channel.venues, books.symbolsByConfig).enumerated() {
         let link = try IngestLink(eventCapacity: plan.eventRingCapacity, instrumentCapacity: capacity, policy: plan.memory)
+        log("hot memory: \(config.venue.name) event ring \(link.events.memory)")
         links.append((link, symbols.map(\.instrument)))
         let linkMetrics = metrics.ingestLinks[index]
         feeds.append(try config.withAdapter(symbols: symbols, FeedBuilder(

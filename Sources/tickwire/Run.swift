@@ -211,6 +211,11 @@ struct Run: ParsableCommand {
             settings.pipeline.idle = micros == 0 ? .busySpin : .spinThenPark(spins: 0, microseconds: micros)
         }
         settings.pipeline.runOnce = once || settings.pipeline.runOnce
+        // Rings, books and history on the NIC's node when it has one (several nodes only).
+        if let interface = settings.sender.interface, ctw_numa_available() >= 0, ctw_numa_max_node() > 0,
+           let node = InterfaceChecks.deviceNumaNode(interface: interface), node >= 0 {
+            settings.pipeline.memory.numaNode = node
+        }
         // Venue files last, so every usage error is reported before any file is read.
         for file in venue {
             do throws(ConfigError) {

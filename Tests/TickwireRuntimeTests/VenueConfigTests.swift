@@ -202,6 +202,23 @@ import TickwireVenues
         #expect(result.stdout.hasPrefix("ok: \(path): okx: 2 symbols (BTC-USDT 2/8, ETH-USDT 2/8); depth 400"), "\(result.stdout)")
     }
 
+    @Test func theShippedMainFileIsCheckedWithEveryVenueFileItNames() throws {
+        let path = packageRoot.appendingPathComponent("config/main.toml").path
+        let result = try runTickwire(["config", "check", path])
+        #expect(result.status == 0, "\(result.stderr)")
+        let lines = result.stdout.split(separator: "\n")
+        #expect(lines.first?.hasPrefix("ok: \(path): main: channel 1 on 239.1.1.1:30001") == true, "\(result.stdout)")
+        #expect(lines.contains { $0.contains("binance-spot.toml: binance-spot:") } && lines.contains { $0.contains("bybit-linear.toml: bybit-linear:") })
+    }
+
+    @Test func aMainFileWithABadKeyPrintsFileKeyAndExits2() throws {
+        let directory = temporaryDirectory()
+        try writeFile(directory + "/main.toml", "venues = [\"missing.toml\"]\n[channel]\nline_a = \"239.1.1.1:30001\"\n")
+        let result = try runTickwire(["config", "check", directory + "/main.toml"])
+        #expect(result.status == 2)
+        #expect(result.stderr.contains("missing.toml: cannot read the file") && result.stderr.contains("main.toml:venues"), "\(result.stderr)")
+    }
+
     @Test func anInvalidFilePrintsFileKeyAndExits2() throws {
         let directory = temporaryDirectory()
         let file = directory + "/binance-spot.toml"
