@@ -42,10 +42,7 @@ public struct MainConfig: Sendable {
 
     /// Reads and validates `path` and every venue file it names.
     public static func load(path: String) throws(ConfigError) -> MainConfig {
-        guard let text = readTextFile(path) else {
-            throw ConfigError(file: path, key: nil, kind: .unreadable, message: "cannot read the file (\(String(cString: strerror(errno))))")
-        }
-        return try parse(text, file: path)
+        try parse(try readConfigText(path), file: path)
     }
 
     /// Validates TOML `text` as if read from `file` (venue files resolve against its folder).
@@ -270,9 +267,6 @@ public enum ConfigFileKind: Sendable {
     case main, venue
 
     public static func of(_ path: String) throws(ConfigError) -> ConfigFileKind {
-        guard let text = readTextFile(path) else {
-            throw ConfigError(file: path, key: nil, kind: .unreadable, message: "cannot read the file (\(String(cString: strerror(errno))))")
-        }
-        return try parseTOML(text, file: path)["venues"] != nil ? .main : .venue
+        try parseTOML(try readConfigText(path), file: path)["venues"] != nil ? .main : .venue
     }
 }

@@ -306,11 +306,35 @@ private func supervise(_ threads: [StageThread], services: StageServices, extern
     server?.stop()
 }
 
-/// Starts a stage thread that counts itself finished for the supervisor.
-private func startStage(_ placement: StagePlacement, services: StageServices, log: @escaping @Sendable (String) -> Void,
-                        _ body: @escaping @Sendable () -> Void) -> StageThread {
+/// What a stage thread does each turn of the loop every stage shares.
+private struct StageWork: @unchecked Sendable {
+    // @unchecked: the closures run on the stage's own thread only; what they capture was
+    // handed to it (Handoff) or is Sendable.
+    /// One poll; nil when the stage is done.
+    var poll: () -> Int?
+    /// The 250-ms turn: counters to the metrics block.
+    var housekeeping: (CounterWriter) -> Void
+    /// After the loop (end of session, last counters).
+    var finish: (CounterWriter) -> Void = { _ in }
+}
+
+/// Starts a stage thread running the loop every stage shares: beat the heartbeat, poll,
+/// housekeeping when due, idle per the strategy; then `finish`, and count itself finished
+/// for the supervisor.
+private func startStage(_ placement: StagePlacement, heartbeat stage: Int, idle: IdleStrategy, services: StageServices,
+                        log: @escaping @Sendable (String) -> Void, _ work: StageWork) -> StageThread {
     StageThread(placement, report: log) {
-        body()
+        var idler = Idler(idle)
+        var housekeeping = Housekeeping()
+        let heartbeat = services.heartbeats.heartbeat(forStage: stage)
+        let writer = services.metrics.writer
+        while true {
+            heartbeat.beat()
+            guard let done = work.poll() else { break }
+            if housekeeping.isDue(afterWork: done) { work.housekeeping(writer) }
+            idler.idle(afterWork: done)
+        }
+        work.finish(writer)
         services.threadsFinished.add(1, ordering: .releasing)
     }
 }
@@ -387,41 +411,32 @@ private func runFused<Sender: UdpSender>(
     let handoff = Handoff((feeds: feeds, stops: [FeedStop?](repeating: nil, count: feeds.count), observer: output.observer(books: books),
                            output: output, sender: sender))
     let thread = startStage(StagePlacement(name: "tw-fused", cpu: plan.fusedCPU, realtimePriority: plan.realtimePriority),
-                            services: services, log: log) {
-        var idler = Idler(plan.idle)
-        var housekeeping = Housekeeping()
-        let heartbeat = services.heartbeats.heartbeat(forStage: 0)
-        let writer = services.metrics.writer
-        let feeds = handoff.value.feeds
-        let observer = handoff.value.observer
-        var stops = handoff.value.stops
-        while true {
-            heartbeat.beat()
-            if shouldStop() { break }
-            var work = 0
-            var running = 0
-            for index in feeds.indices where stops[index] == nil {
+                            heartbeat: 0, idle: plan.idle, services: services, log: log, StageWork(
+        poll: { [feeds, observer = handoff.value.observer] in
+            if shouldStop() { return nil }
+            var work = 0, running = 0
+            for index in feeds.indices where handoff.value.stops[index] == nil {
                 work &+= feeds[index].poll()
-                if let finished = feeds[index].finished { stops[index] = finished } else { running &+= 1 }
+                if let finished = feeds[index].finished { handoff.value.stops[index] = finished } else { running &+= 1 }
             }
-            if running == 0 { break }
+            if running == 0 { return nil }
             if work == 0 { observer.idle() }
-            if housekeeping.isDue(afterWork: work) {
-                var ready = true
-                for index in feeds.indices {
-                    ready = feeds[index].publishCounters(feed: services.metrics.feeds[index], to: writer) && ready
-                }
-                services.metrics.channel.publish(handoff.value.output.publisher.counters, to: writer)
-                if let retransmission = handoff.value.output.retransmission { services.metrics.retransmission?.publish(retransmission.counters, to: writer) }
-                if let xdp = handoff.value.sender as? XdpUdpSender { services.metrics.xdp?.publish(xdp, to: writer) }
-                if ready { services.booksReady.store(true, ordering: .releasing) }
+            return work
+        },
+        housekeeping: { writer in
+            var ready = true
+            for index in handoff.value.feeds.indices {
+                ready = handoff.value.feeds[index].publishCounters(feed: services.metrics.feeds[index], to: writer) && ready
             }
-            idler.idle(afterWork: work)
-        }
-        observer.endSession()
-        for feed in feeds { feed.shutDown() }
-        handoff.value.stops = stops
-    }
+            services.metrics.channel.publish(handoff.value.output.publisher.counters, to: writer)
+            if let retransmission = handoff.value.output.retransmission { services.metrics.retransmission?.publish(retransmission.counters, to: writer) }
+            if let xdp = handoff.value.sender as? XdpUdpSender { services.metrics.xdp?.publish(xdp, to: writer) }
+            if ready { services.booksReady.store(true, ordering: .releasing) }
+        },
+        finish: { _ in
+            handoff.value.observer.endSession()
+            for feed in handoff.value.feeds { feed.shutDown() }
+        }))
     supervise([thread], services: services, external: external, shouldStop: shouldStop, log: log)
     output.retransmission?.serveUntilQuiet(quietMilliseconds: 1000, shouldStop: shouldStop)
     var summary = PipelineSummary()
@@ -470,74 +485,57 @@ private func runStaged<Sender: UdpSender>(
     let sendStage = Handoff(send)
     let progress = StageProgress(ingests: feeds.count)
     let placement = { (name: String, cpu: Int?) in StagePlacement(name: name, cpu: cpu, realtimePriority: plan.realtimePriority) }
-    let sendIndex = feeds.count + 1, bookIndex = feeds.count
 
-    let sendThread = startStage(placement("tw-send", plan.sendCPU), services: services, log: log) {
-        var idler = Idler(plan.idle)
-        var housekeeping = Housekeeping()
-        let heartbeat = services.heartbeats.heartbeat(forStage: sendIndex)
-        let writer = services.metrics.writer
-        while true {
-            heartbeat.beat()
+    let sendThread = startStage(placement("tw-send", plan.sendCPU), heartbeat: feeds.count + 1, idle: plan.idle, services: services, log: log, StageWork(
+        poll: {
             let sent = sendStage.value.poll()
-            if sent == 0, progress.bookFinished.load(ordering: .acquiring), !sendStage.value.hasPackets { break }
-            if housekeeping.isDue(afterWork: sent) {
-                services.metrics.send?.publish(sendStage.value.counters, to: writer)
-                if let xdp = sendStage.value.sender as? XdpUdpSender { services.metrics.xdp?.publish(xdp, to: writer) }
-            }
-            idler.idle(afterWork: sent)
-        }
-        services.metrics.send?.publish(sendStage.value.counters, to: writer)
-    }
-    let bookThread = startStage(placement("tw-book", plan.bookCPU), services: services, log: log) {
-        var idler = Idler(plan.idle)
-        var housekeeping = Housekeeping()
-        let heartbeat = services.heartbeats.heartbeat(forStage: bookIndex)
-        let writer = services.metrics.writer
-        while true {
-            heartbeat.beat()
+            if sent == 0, progress.bookFinished.load(ordering: .acquiring), !sendStage.value.hasPackets { return nil }
+            return sent
+        },
+        housekeeping: { writer in
+            services.metrics.send?.publish(sendStage.value.counters, to: writer)
+            if let xdp = sendStage.value.sender as? XdpUdpSender { services.metrics.xdp?.publish(xdp, to: writer) }
+        },
+        finish: { writer in services.metrics.send?.publish(sendStage.value.counters, to: writer) }))
+    let bookThread = startStage(placement("tw-book", plan.bookCPU), heartbeat: feeds.count, idle: plan.idle, services: services, log: log, StageWork(
+        poll: {
             let applied = bookStage.value.stage.poll()
-            if applied == 0, progress.ingestsRunning.load(ordering: .acquiring) == 0, !bookStage.value.stage.hasEvents { break }
-            if housekeeping.isDue(afterWork: applied) {
-                let counters = bookStage.value.stage.keeper.counters
-                for index in services.metrics.books.indices { services.metrics.books[index].publish(counters, to: writer) }
-                services.metrics.channel.publish(bookStage.value.output.publisher.counters, to: writer)
-                if let retransmission = bookStage.value.output.retransmission { services.metrics.retransmission?.publish(retransmission.counters, to: writer) }
-                if everyVenueHasABook(counters, instrumentsByVenue) { services.booksReady.store(true, ordering: .releasing) }
-            }
-            idler.idle(afterWork: applied)
-        }
-        bookStage.value.stage.endSession()
-        progress.bookFinished.store(true, ordering: .releasing)
-    }
+            if applied == 0, progress.ingestsRunning.load(ordering: .acquiring) == 0, !bookStage.value.stage.hasEvents { return nil }
+            return applied
+        },
+        housekeeping: { writer in
+            let counters = bookStage.value.stage.keeper.counters
+            for index in services.metrics.books.indices { services.metrics.books[index].publish(counters, to: writer) }
+            services.metrics.channel.publish(bookStage.value.output.publisher.counters, to: writer)
+            if let retransmission = bookStage.value.output.retransmission { services.metrics.retransmission?.publish(retransmission.counters, to: writer) }
+            if everyVenueHasABook(counters, instrumentsByVenue) { services.booksReady.store(true, ordering: .releasing) }
+        },
+        finish: { _ in
+            bookStage.value.stage.endSession()
+            progress.bookFinished.store(true, ordering: .releasing)
+        }))
     let stops = feeds.map { _ in Handoff(FeedStop.requested) }
     var threads = [sendThread, bookThread]
     for (index, feed) in feeds.enumerated() {
         let cpu = index < plan.ingestCPUs.count ? plan.ingestCPUs[index] : nil
         let box = Handoff(feed)
         let stop = stops[index]
-        threads.append(startStage(placement("tw-ingest-\(index)", cpu), services: services, log: log) {
-            var idler = Idler(plan.idle)
-            var housekeeping = Housekeeping()
-            let heartbeat = services.heartbeats.heartbeat(forStage: index)
-            let writer = services.metrics.writer
-            let feed = box.value
-            while !shouldStop() {
-                heartbeat.beat()
-                let work = feed.poll()
-                if let finished = feed.finished {
+        threads.append(startStage(placement("tw-ingest-\(index)", cpu), heartbeat: index, idle: plan.idle, services: services, log: log, StageWork(
+            poll: {
+                if shouldStop() { return nil }
+                let work = box.value.poll()
+                if let finished = box.value.finished {
                     stop.value = finished
-                    break
+                    return nil
                 }
-                if housekeeping.isDue(afterWork: work) {
-                    _ = feed.publishCounters(feed: services.metrics.feeds[index], to: writer)
-                }
-                idler.idle(afterWork: work)
-            }
-            feed.shutDown()
-            _ = feed.publishCounters(feed: services.metrics.feeds[index], to: writer)
-            progress.ingestsRunning.subtract(1, ordering: .releasing)
-        })
+                return work
+            },
+            housekeeping: { writer in _ = box.value.publishCounters(feed: services.metrics.feeds[index], to: writer) },
+            finish: { writer in
+                box.value.shutDown()
+                _ = box.value.publishCounters(feed: services.metrics.feeds[index], to: writer)
+                progress.ingestsRunning.subtract(1, ordering: .releasing)
+            })))
     }
     supervise(threads, services: services, external: external, shouldStop: shouldStop, log: log)
     sendStage.value.release()

@@ -90,11 +90,7 @@ public struct VenueConfig: Sendable, Equatable {
 
     /// Reads and validates `path`. Every problem is a `ConfigError` naming `path:key`.
     public static func load(path: String) throws(ConfigError) -> VenueConfig {
-        guard let text = readTextFile(path) else {
-            throw ConfigError(file: path, key: nil, kind: .unreadable,
-                              message: "cannot read the file (\(String(cString: strerror(errno))))")
-        }
-        return try parse(text, file: path)
+        try parse(try readConfigText(path), file: path)
     }
 
     /// Validates TOML `text` as if read from `file` (relative paths resolve against its folder).
@@ -405,6 +401,14 @@ func resolve(_ path: String, relativeTo file: String) -> String {
     if path.hasPrefix("/") { return path }
     guard let slash = file.lastIndex(of: "/") else { return path }
     return String(file[...slash]) + path
+}
+
+/// The whole configuration file, or the `FILE: cannot read the file (why)` error.
+func readConfigText(_ path: String) throws(ConfigError) -> String {
+    guard let text = readTextFile(path) else {
+        throw ConfigError(file: path, key: nil, kind: .unreadable, message: "cannot read the file (\(String(cString: strerror(errno))))")
+    }
+    return text
 }
 
 /// The whole file as UTF-8 text; nil (errno set) when it cannot be read.
