@@ -24,9 +24,13 @@ func pipelineBenchmarks() {
         let (books, instruments) = validBooks(64)
         let publisher = try! ChannelPublisher(configuration: channelConfiguration(), lines: [PublishLine(sender: CountingSender(), destination: destination)],
                                               clock: WallClock(), instruments: instruments.definitions)
-        nonisolated(unsafe) var keeper = BookKeeper(
-            books: books, instruments: instruments,
-            observer: PublishingObserver(publisher: publisher, snapshots: nil, retransmission: nil, books: books, instrumentCapacity: 64))
+        // With the metrics endpoint's receive → send histogram, as the daemon runs it.
+        var layout = CounterLayout()
+        let histogram = layout.registerHistogram("latency", help: "", labels: [])
+        let block = CounterBlock(layout: layout)
+        var observer = PublishingObserver(publisher: publisher, snapshots: nil, retransmission: nil, books: books, instrumentCapacity: 64)
+        observer.latency = PublishLatency(histograms: Array(repeating: histogram, count: 64), writer: block.writer)
+        nonisolated(unsafe) var keeper = BookKeeper(books: books, instruments: instruments, observer: observer)
         makeValid(&keeper, books: 64)
         Benchmark("FusedBookToSendPerDelta", configuration: perDelta) { benchmark in
             deltas.withUnsafeBufferPointer { deltas in
@@ -41,6 +45,7 @@ func pipelineBenchmarks() {
                 }
             }
             blackHole(publisher.nextSequence)
+            blackHole(block)
         }
     }
 

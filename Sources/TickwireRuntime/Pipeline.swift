@@ -184,9 +184,11 @@ private struct ChannelOutput<Sender: UdpSender> {
         retransmission?.serve(publisher)
     }
 
-    func observer(books: FeedBooks) -> PublishingObserver<Sender, WallClock> {
-        PublishingObserver(publisher: publisher, snapshots: snapshots, retransmission: retransmission,
-                           books: books.books, instrumentCapacity: max(1, books.instruments.count))
+    func observer(books: FeedBooks, metrics: PipelineMetrics) -> PublishingObserver<Sender, WallClock> {
+        var observer = PublishingObserver(publisher: publisher, snapshots: snapshots, retransmission: retransmission,
+                                          books: books.books, instrumentCapacity: max(1, books.instruments.count))
+        observer.latency = PublishLatency(histograms: metrics.latencyOfInstrument, writer: metrics.writer)
+        return observer
     }
 }
 
@@ -207,6 +209,8 @@ private struct PipelineMetrics: Sendable {
     let retransmission: RetransmissionMetrics?
     let send: SendStageMetrics?
     let xdp: XdpSenderMetrics?
+    /// Receive → packet handed to the sender, per instrument (each its venue's histogram).
+    let latencyOfInstrument: [LatencyHistogramSlots]
     let block: CounterBlock
     var writer: CounterWriter { block.writer }
 
@@ -219,6 +223,15 @@ private struct PipelineMetrics: Sendable {
         retransmission = plan.retransmit != nil ? RetransmissionMetrics(layout: &layout) : nil
         send = topology == .staged ? SendStageMetrics(sender: sender, layout: &layout) : nil
         self.xdp = xdp ? XdpSenderMetrics(sender: sender, layout: &layout) : nil
+        var latency = Array(repeating: LatencyHistogramSlots?.none, count: max(1, books.instruments.count))
+        for (venue, symbols) in zip(plan.venues, books.symbolsByConfig) {
+            let histogram = layout.registerHistogram(
+                "tickwire_receive_to_send_seconds",
+                help: "Venue message received to its packet handed to the sender (fused) or to the send stage's ring (staged).",
+                labels: [MetricLabel("venue", venue.venue.name)])
+            for symbol in symbols { latency[symbol.instrument.index] = histogram }
+        }
+        latencyOfInstrument = latency.compactMap { $0 }  // every instrument belongs to a venue
         block = CounterBlock(layout: layout)
     }
 }
@@ -399,7 +412,7 @@ private func runFused<Sender: UdpSender>(
     let services = StageServices(stages: ["fused"], metrics: metrics)
     var feeds: [any PolledFeed] = []
     for (index, (config, symbols)) in zip(channel.venues, books.symbolsByConfig).enumerated() {
-        let keeper = BookKeeper(books: books.books, instruments: books.instruments, observer: output.observer(books: books))
+        let keeper = BookKeeper(books: books.books, instruments: books.instruments, observer: output.observer(books: books, metrics: metrics))
         let bookMetrics = metrics.books[index], instruments = symbols.map(\.instrument.index)
         feeds.append(try config.withAdapter(symbols: symbols, FeedBuilder(
             config: config, symbols: symbols, sink: keeper, options: feedOptions(plan, log: log),
@@ -408,7 +421,7 @@ private func runFused<Sender: UdpSender>(
                 return instruments.contains { keeper.counters[$0].updatesPublished > 0 }
             })))
     }
-    let handoff = Handoff((feeds: feeds, stops: [FeedStop?](repeating: nil, count: feeds.count), observer: output.observer(books: books),
+    let handoff = Handoff((feeds: feeds, stops: [FeedStop?](repeating: nil, count: feeds.count), observer: output.observer(books: books, metrics: metrics),
                            output: output, sender: sender))
     let thread = startStage(StagePlacement(name: "tw-fused", cpu: plan.fusedCPU, realtimePriority: plan.realtimePriority),
                             heartbeat: 0, idle: plan.idle, services: services, log: log, StageWork(
@@ -480,7 +493,7 @@ private func runStaged<Sender: UdpSender>(
             })))
     }
     let instrumentsByVenue = books.symbolsByConfig.map { $0.map(\.instrument.index) }
-    let keeper = BookKeeper(books: books.books, instruments: books.instruments, observer: output.observer(books: books))
+    let keeper = BookKeeper(books: books.books, instruments: books.instruments, observer: output.observer(books: books, metrics: metrics))
     let bookStage = Handoff((stage: BookStage(keeper: keeper, links: links, instrumentCapacity: capacity, tuning: plan.tuning), output: output))
     let sendStage = Handoff(send)
     let progress = StageProgress(ingests: feeds.count)

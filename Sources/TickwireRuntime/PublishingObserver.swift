@@ -1,3 +1,4 @@
+import CTickwire
 import TickwireCore
 import TickwireTransport
 import TickwireVenues
@@ -30,6 +31,13 @@ public struct PublishingObserver<Sender: UdpSender, Clock: PublisherClock>: Book
     /// and after every update while requests are waiting (a poll answered as many as it may).
     private var updatesSinceServicePoll = 0
     static var updatesPerServicePoll: Int { 64 }
+    /// Where each published update's venue receive → packet handed to the sender latency is
+    /// counted (the metrics endpoint's histogram per venue); nil: not measured.
+    public var latency: PublishLatency?
+    /// Receive times and instruments of the updates published since the last flush.
+    private var unsentReceiveTimes: [UInt64]
+    private var unsentInstruments: [InstrumentId]
+    private var unsentCount = 0
 
     /// - Parameter maxDeltasPerUpdate: deltas one venue update may hold back before it is
     ///   sent as a whole snapshot instead.
@@ -46,6 +54,8 @@ public struct PublishingObserver<Sender: UdpSender, Clock: PublisherClock>: Book
                      count: maxDeltasPerUpdate)
         overflowed = Array(repeating: false, count: instrumentCapacity)
         rebuilding = Array(repeating: false, count: instrumentCapacity)
+        unsentReceiveTimes = Array(repeating: 0, count: 4096)
+        unsentInstruments = Array(repeating: InstrumentId(0), count: 4096)
     }
 
     public mutating func snapshotBegan(_ instrument: InstrumentId) {
@@ -72,6 +82,11 @@ public struct PublishingObserver<Sender: UdpSender, Clock: PublisherClock>: Book
             updatesSinceServicePoll = backlog ? Self.updatesPerServicePoll : 0
         }
         let index = instrument.index
+        if latency != nil, unsentCount < unsentReceiveTimes.count {
+            unsentReceiveTimes[unsentCount] = receiveTime
+            unsentInstruments[unsentCount] = instrument
+            unsentCount &+= 1
+        }
         if _slowPath(rebuilding[index] || overflowed[index]) {
             if overflowed[index] { oversizeUpdates += 1 }
             rebuilding[index] = false
@@ -112,6 +127,13 @@ public struct PublishingObserver<Sender: UdpSender, Clock: PublisherClock>: Book
 
     public mutating func batchEnded() {
         publisher.flush()
+        if let latency, unsentCount > 0 {
+            let sent = ctw_realtime_ns()
+            for position in 0..<unsentCount where sent >= unsentReceiveTimes[position] {
+                latency.histograms[unsentInstruments[position].index].record(nanoseconds: sent &- unsentReceiveTimes[position], to: latency.writer)
+            }
+        }
+        unsentCount = 0
         serveLoops()
     }
 
@@ -141,6 +163,18 @@ public struct PublishingObserver<Sender: UdpSender, Clock: PublisherClock>: Book
             kept &+= 1
         }
         heldCount = kept
+    }
+}
+
+/// The histograms (one per instrument, usually its venue's) that `PublishingObserver` counts
+/// receive → send latency into, and the writer of the thread it runs on.
+public struct PublishLatency {
+    public let histograms: [LatencyHistogramSlots]
+    public let writer: CounterWriter
+
+    public init(histograms: [LatencyHistogramSlots], writer: CounterWriter) {
+        self.histograms = histograms
+        self.writer = writer
     }
 }
 

@@ -56,9 +56,13 @@ import TickwireTestSupport
             #"tickwire_channel_packets_total{channel="1"} > 0"#,
             #"tickwire_send_packets_total > 0"#,
             #"tickwire_ingest_ring_high_water{venue="bybit-linear"}"#,
+            #"tickwire_receive_to_send_seconds_count{venue="bybit-linear"} > 0"#,
         ]
         var missing = expected
         _ = waitUntil(seconds: 60) {
+            // Keep reading the notify socket as systemd does: its queue is short (net.unix.max_dgram_qlen)
+            // and the daemon never blocks on it, so an unread socket would lose datagrams.
+            while let datagram = notifications.receiveQueued() { received.append(datagram) }
             missing = missing.filter { ((try? prometheus.query($0)) ?? []).isEmpty }
             return missing.isEmpty
         }
