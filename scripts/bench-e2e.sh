@@ -204,14 +204,16 @@ if [[ $ramp == 1 ]]; then
 fi
 
 if [[ $techniques == 1 ]]; then
-    echo "techniques: one variable at a time against fused, $paced_rate msg/s, loopback" >&2
+    echo "techniques: one variable at a time against fused (staged for the book stage's), $paced_rate msg/s, loopback" >&2
+    staged='pipeline.topology="staged" pipeline.idle="spin-yield"'
     # name|settings with|settings without (space-separated)
     table=(
         "mlockall|host.mlockall=\"best-effort\"|host.mlockall=\"off\""
         "affinity|pipeline.fused_cpu=1|"
         "huge_pages|host.huge_pages=\"auto\"|host.huge_pages=\"off\""
-        "batching|pipeline.batch=256|pipeline.batch=1"
-        "prefetch|pipeline.prefetch=true|pipeline.prefetch=false"
+        # Batching and prefetching belong to the book stage: staged topology only.
+        "batching|$staged pipeline.batch=256|$staged pipeline.batch=1"
+        "prefetch|$staged pipeline.prefetch=true|$staged pipeline.prefetch=false"
         "realtime|pipeline.fused_cpu=1 pipeline.realtime_priority=50|pipeline.fused_cpu=1"
     )
     # Interleaved (with, without, with, …) so drifting load hits both alike.
