@@ -538,7 +538,7 @@ public struct FeedClient<Handler: FeedHandler, Requester: RetransmissionRequeste
             if delta.isLastInUpdate {
                 book.updateId = delta.venueUpdateId
                 if state.trusted {
-                    handler.bookUpdated(delta.instrument, book: book, venueUpdateId: delta.venueUpdateId, receiveTime: receiveTime)
+                    handler.bookUpdated(delta.instrument, book: book, venueUpdateId: delta.venueUpdateId, receiveTime: delta.receiveTime)
                 }
             }
         }

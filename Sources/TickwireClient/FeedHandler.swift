@@ -6,7 +6,8 @@ import TickwireCore
 public protocol FeedHandler {
     /// `instrument`'s book is usable (in sync with the publisher, which says it is valid) and
     /// changed: after the last delta of a venue update, a complete snapshot, or a `valid`
-    /// status. `receiveTime` is when the packet that completed it was received (ns).
+    /// status. `receiveTime` (ns): for a delta, when the publisher received the venue frame
+    /// behind it (carried in the message); otherwise when the packet that completed it arrived.
     mutating func bookUpdated(_ instrument: InstrumentId, book: OrderBook, venueUpdateId: UInt64, receiveTime: UInt64)
     /// `instrument`'s book stopped being usable (once per transition).
     mutating func bookInvalidated(_ instrument: InstrumentId, reason: BookStatus.Reason, receiveTime: UInt64)
