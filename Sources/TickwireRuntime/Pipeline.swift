@@ -187,7 +187,7 @@ private struct ChannelOutput<Sender: UdpSender> {
     func observer(books: FeedBooks, metrics: PipelineMetrics) -> PublishingObserver<Sender, WallClock> {
         var observer = PublishingObserver(publisher: publisher, snapshots: snapshots, retransmission: retransmission,
                                           books: books.books, instrumentCapacity: max(1, books.instruments.count))
-        observer.latency = PublishLatency(histograms: metrics.latencyOfInstrument, writer: metrics.writer)
+        observer.measureLatency(PublishLatency(histograms: metrics.latencyOfInstrument, writer: metrics.writer))
         return observer
     }
 }

@@ -32,8 +32,10 @@ public struct PublishingObserver<Sender: UdpSender, Clock: PublisherClock>: Book
     private var updatesSinceServicePoll = 0
     static var updatesPerServicePoll: Int { 64 }
     /// Where each published update's venue receive → packet handed to the sender latency is
-    /// counted (the metrics endpoint's histogram per venue); nil: not measured.
-    public var latency: PublishLatency?
+    /// counted (the metrics endpoint's histogram per instrument's venue; empty: not measured).
+    /// Stored apart, not as an optional struct, so the flush reads them in place (no copy, no retain).
+    private var latencyHistograms: [LatencyHistogramSlots] = []
+    private var latencyWriter: CounterWriter?
     /// Receive times and instruments of the updates published since the last flush.
     private var unsentReceiveTimes: [UInt64]
     private var unsentInstruments: [InstrumentId]
@@ -82,7 +84,7 @@ public struct PublishingObserver<Sender: UdpSender, Clock: PublisherClock>: Book
             updatesSinceServicePoll = backlog ? Self.updatesPerServicePoll : 0
         }
         let index = instrument.index
-        if latency != nil, unsentCount < unsentReceiveTimes.count {
+        if latencyWriter != nil, unsentCount < unsentReceiveTimes.count {
             unsentReceiveTimes[unsentCount] = receiveTime
             unsentInstruments[unsentCount] = instrument
             unsentCount &+= 1
@@ -127,14 +129,21 @@ public struct PublishingObserver<Sender: UdpSender, Clock: PublisherClock>: Book
 
     public mutating func batchEnded() {
         publisher.flush()
-        if let latency, unsentCount > 0 {
+        if unsentCount > 0, let writer = latencyWriter {
             let sent = ctw_realtime_ns()
             for position in 0..<unsentCount where sent >= unsentReceiveTimes[position] {
-                latency.histograms[unsentInstruments[position].index].record(nanoseconds: sent &- unsentReceiveTimes[position], to: latency.writer)
+                latencyHistograms[unsentInstruments[position].index].record(nanoseconds: sent &- unsentReceiveTimes[position], to: writer)
             }
         }
         unsentCount = 0
         serveLoops()
+    }
+
+    /// Counts each published update's receive → send latency from now on.
+    public mutating func measureLatency(_ latency: PublishLatency) {
+        precondition(latency.histograms.count >= rebuilding.count, "a histogram per instrument")
+        latencyHistograms = latency.histograms
+        latencyWriter = latency.writer
     }
 
     /// Nothing came from the venue: heartbeat when due, and the loops' turn.

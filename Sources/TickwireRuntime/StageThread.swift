@@ -84,26 +84,16 @@ public struct StagePlacement: Sendable, Equatable {
 /// A pipeline stage's own OS thread: named, pinned and prioritized as placed before `body`
 /// runs; what it got (or why not, with the remedy) goes to `report` once, from that thread.
 public final class StageThread: @unchecked Sendable {
-    // @unchecked: the pthread handle is written by start and read by join, on the starting thread.
+    // @unchecked: the pthread handle is written by init and read by join, on the starting thread.
     public let placement: StagePlacement
-    private var thread = pthread_t()
-
-    private struct Start {
-        let placement: StagePlacement
-        let report: @Sendable (String) -> Void
-        let body: () -> Void
-    }
+    private let thread: pthread_t
 
     public init(_ placement: StagePlacement, report: @escaping @Sendable (String) -> Void, body: @escaping @Sendable () -> Void) {
         self.placement = placement
-        let start = Unmanaged.passRetained(Start(placement: placement, report: report, body: body) as AnyObject)
-        let status = pthread_create(&thread, nil, { context in
-            let start = Unmanaged<AnyObject>.fromOpaque(context!).takeRetainedValue() as! Start
-            StageThread.place(start.placement, report: start.report)
-            start.body()
-            return nil
-        }, start.toOpaque())
-        precondition(status == 0, "pthread_create for stage \(placement.name) failed: \(status)")
+        thread = startServiceThread(named: "stage \(placement.name)") {
+            StageThread.place(placement, report: report)
+            body()
+        }
     }
 
     public func join() { pthread_join(thread, nil) }
