@@ -67,13 +67,8 @@ trial() {
     local dir="$work/$label.$(date +%s%N)" trial_bin="${TRIAL_BIN:-$bin}" nv=${#venues[@]}
     mkdir -p "$dir"
     local per_venue_rate=$((rate / nv)) messages=$(( (rate > 0 ? rate : 1500000) * seconds / nv ))
-    local ns_a="" ns_b="" listen_iface="lo" settings=()
-    if [[ $network == veth-* ]]; then
-        ns_a="$E2E_NS_A" ns_b="$E2E_NS_B" listen_iface="$E2E_IF_B"
-        settings=(sender.kind="\"${network#veth-}\"" sender.interface="\"$E2E_IF_A\"" sender.fallback=false)
-    else
-        settings=(sender.interface='"lo"' sender.multicast_loop=true)
-    fi
+    e2e_network "$network"
+    local ns_a="$E2E_RUN_NS" ns_b="$E2E_LISTEN_NS" listen_iface="$E2E_LISTEN_IF" settings=("${E2E_SENDER_SETTINGS[@]}")
     local venue
     for venue in "${venues[@]}"; do e2e_generate "$trial_bin" "$dir" "$venue" "$per_venue_rate" "$messages" "$ns_a"; done
     e2e_main_toml "$dir/main.toml" "$group" "${venues[@]}" -- "${defaults[@]}" "${settings[@]}" "$@"

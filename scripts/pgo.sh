@@ -57,14 +57,10 @@ group="239.77.8.1:31801"
 # train NAME NETWORK LISTEN-FORMAT SETTINGS...: every venue on one channel through run into listen.
 train() {
     local name="$1" network="$2" format="$3"; shift 3
-    local dir="$work/$name" ns_a="" ns_b="" listen_iface="lo" settings=()
+    local dir="$work/$name"
     mkdir -p "$dir"
-    if [[ $network == veth-* ]]; then
-        ns_a="$E2E_NS_A" ns_b="$E2E_NS_B" listen_iface="$E2E_IF_B"
-        settings=(sender.kind="\"${network#veth-}\"" sender.interface="\"$E2E_IF_A\"" sender.fallback=false)
-    else
-        settings=(sender.interface='"lo"' sender.multicast_loop=true)
-    fi
+    e2e_network "$network"
+    local ns_a="$E2E_RUN_NS" ns_b="$E2E_LISTEN_NS" listen_iface="$E2E_LISTEN_IF" settings=("${E2E_SENDER_SETTINGS[@]}")
     local venue
     for venue in "${generated[@]}"; do e2e_generate "$instrumented" "$dir" "$venue" 0 "$messages" "$ns_a"; done
     e2e_replay_binance "$instrumented" "$dir" "$capture" "$ns_a"

@@ -16,6 +16,19 @@ e2e_venue_spec() {
     esac
 }
 
+# e2e_network NETWORK: where a trial's processes run for NETWORK (lo, veth-standard or
+# veth-xdp): sets E2E_RUN_NS and E2E_LISTEN_NS (empty: this namespace), E2E_LISTEN_IF and the
+# [sender] settings E2E_SENDER_SETTINGS for the generated main.toml.
+e2e_network() {
+    if [[ $1 == veth-* ]]; then
+        E2E_RUN_NS="$E2E_NS_A" E2E_LISTEN_NS="$E2E_NS_B" E2E_LISTEN_IF="$E2E_IF_B"
+        E2E_SENDER_SETTINGS=(sender.kind="\"${1#veth-}\"" sender.interface="\"$E2E_IF_A\"" sender.fallback=false)
+    else
+        E2E_RUN_NS="" E2E_LISTEN_NS="" E2E_LISTEN_IF="lo"
+        E2E_SENDER_SETTINGS=(sender.interface='"lo"' sender.multicast_loop=true)
+    fi
+}
+
 # e2e_wait_line FILE PREFIX [SECONDS]: prints the first line of FILE starting with PREFIX.
 e2e_wait_line() {
     local file="$1" prefix="$2" deadline=$((SECONDS + ${3:-20})) line
