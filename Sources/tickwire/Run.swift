@@ -121,12 +121,8 @@ struct Run: ParsableCommand {
                 if line.hasPrefix("WARNING") { logger.warning("\(line)") } else { logger.info("\(line)") }
             }
             let stop: @Sendable () -> Bool = { stopRequested != 0 }
-            switch configured.sender {
-            case .standard(let sender):
-                summary = try runPipeline(channel: settings.channel, plan: settings.pipeline, sender: sender, services: services, shouldStop: stop, log: log)
-            case .xdp(let sender):
-                summary = try runPipeline(channel: settings.channel, plan: settings.pipeline, sender: sender, services: services, shouldStop: stop, log: log)
-            }
+            summary = try runPipeline(channel: settings.channel, plan: settings.pipeline, sender: configured.sender,
+                                      services: services, shouldStop: stop, log: log)
         } catch {
             throw exit(1, "error: tickwire run: \(error)")
         }
