@@ -81,6 +81,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
             ],
             swiftSettings: hotPathSettings
         ),
@@ -88,7 +89,7 @@ let package = Package(
         // format over ws/wss (+ Binance REST), with fault injection.
         .target(
             name: "TickwireSimulator",
-            dependencies: ["TickwireTransport", "TickwireVenues", "TickwireCore"],
+            dependencies: ["TickwireTransport", "TickwireVenues", "TickwireCore", "CTickwire"],
             swiftSettings: hotPathSettings
         ),
         .executableTarget(

@@ -29,7 +29,7 @@ func pipelineBenchmarks() {
         let histogram = layout.registerHistogram("latency", help: "", labels: [])
         let block = CounterBlock(layout: layout)
         var observer = PublishingObserver(publisher: publisher, snapshots: nil, retransmission: nil, books: books, instrumentCapacity: 64)
-        observer.measureLatency(PublishLatency(histograms: Array(repeating: histogram, count: 64), writer: block.writer))
+        observer.measureLatency(PublishLatency(histograms: Array(repeating: histogram, count: 64), writer: block.writer, recorder: PublishLatencyRecorder()))
         nonisolated(unsafe) var keeper = BookKeeper(books: books, instruments: instruments, observer: observer)
         makeValid(&keeper, books: 64)
         Benchmark("FusedBookToSendPerDelta", configuration: perDelta) { benchmark in

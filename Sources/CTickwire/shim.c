@@ -11,6 +11,7 @@
 #include <numaif.h>
 #include <pthread.h>
 #include <sched.h>
+#include <sys/prctl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
@@ -62,6 +63,8 @@ int ctw_set_fifo_priority(int priority) {
     struct sched_param param = { .sched_priority = priority };
     return sched_setscheduler(0, SCHED_FIFO, &param);
 }
+int ctw_set_timer_slack_ns(unsigned long nanoseconds) { return prctl(PR_SET_TIMERSLACK, nanoseconds, 0, 0, 0); }
+
 pid_t ctw_gettid(void) { return (pid_t)syscall(SYS_gettid); }
 
 // ---- receive timestamps ---------------------------------------------------------

@@ -84,8 +84,8 @@ public struct BookStage<Sender: UdpSender, Clock: PublisherClock> {
                 keeper.bestBidOffer(quote)
             case .bookInvalid(let instrument, let reason, let receiveTime):
                 keeper.bookInvalid(instrument, reason: reason, receiveTime: receiveTime)
-            case .batchEnded:
-                keeper.batchEnded()
+            case .batchEnded(let readTime):
+                keeper.batchEnded(readTime: readTime)
             }
         }
     }

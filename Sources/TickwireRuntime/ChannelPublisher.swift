@@ -120,6 +120,8 @@ public final class ChannelPublisher<Sender: UdpSender, Clock: PublisherClock> {
     /// Events were published since the last `flush`.
     public var hasUnsentPackets: Bool { output.hasUnsentPackets }
     public var isEnded: Bool { output.isEnded }
+    /// The send time stamped into the last packet handed to the sender.
+    public var lastSendTime: UInt64 { output.lastSendTime }
 
     public func definition(of instrument: InstrumentId) -> WireInstrumentDefinition? {
         instrument.index < states.count ? states[instrument.index].definition : nil

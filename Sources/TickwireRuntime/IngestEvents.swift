@@ -12,8 +12,9 @@ public enum IngestEvent: BitwiseCopyable {
     case trade(Trade)
     case quote(BestBidOffer)
     case bookInvalid(InstrumentId, reason: BookStatus.Reason, receiveTime: UInt64)
-    /// The end of one read from the venue connection: the book stage flushes its packets.
-    case batchEnded
+    /// The end of one read from the venue connection (returned at `readTime`): the book
+    /// stage flushes its packets.
+    case batchEnded(readTime: UInt64)
 }
 
 /// The two rings between one venue connection's ingest thread and the book stage: events
@@ -129,10 +130,10 @@ public struct EventRingSink: FeedSink {
     }
 
     @inline(__always)
-    public mutating func batchEnded() {
+    public mutating func batchEnded(readTime: UInt64) {
         if _slowPath(owedInvalidations > 0) { payOwedInvalidations() }
         // A lost end-of-read marker only delays a flush to the next one: not counted as a drop.
-        _ = events.tryPush(.batchEnded)
+        _ = events.tryPush(.batchEnded(readTime: readTime))
         let waiting = events.occupancy
         if _slowPath(waiting > counters.highWater) { counters.highWater = waiting }
     }

@@ -106,6 +106,9 @@ public struct PipelineSummary: Sendable {
     public var packetsRefusedByRing: UInt64 = 0
     public var retransmission: RetransmissionCounters?
     public var session: UInt64 = 0
+    /// Every published update's latency to its packet's send time (the channel's stage thread
+    /// has stopped: read freely).
+    public var latency = PublishLatencyRecorder()
 
     /// 1 when some connection never came up and was not stopped by request.
     public var exitStatus: Int32 {
@@ -182,6 +185,9 @@ private struct ChannelOutput<Sender: UdpSender> {
     let publisher: ChannelPublisher<Sender, WallClock>
     let snapshots: SnapshotCycler<Sender, WallClock>?
     let retransmission: RetransmissionService<WallClock>?
+    /// Shared by the channel's observers, which all run on one thread (the fused thread or
+    /// the book stage).
+    let latency = PublishLatencyRecorder()
 
     init(channel: ChannelPlan, configuration: ChannelConfiguration, books: FeedBooks, sender: Sender, clock: WallClock) throws {
         let lines = [channel.lineA, channel.lineB].compactMap { $0 }.map { PublishLine(sender: sender, destination: $0) }
@@ -202,7 +208,7 @@ private struct ChannelOutput<Sender: UdpSender> {
     func observer(books: FeedBooks, metrics: PipelineMetrics) -> PublishingObserver<Sender, WallClock> {
         var observer = PublishingObserver(publisher: publisher, snapshots: snapshots, retransmission: retransmission,
                                           books: books.books, instrumentCapacity: max(1, books.instruments.count))
-        observer.measureLatency(PublishLatency(histograms: metrics.latencyOfInstrument, writer: metrics.writer))
+        observer.measureLatency(PublishLatency(histograms: metrics.latencyOfInstrument, writer: metrics.writer, recorder: latency))
         return observer
     }
 }
@@ -485,6 +491,7 @@ private func runFused<Sender: UdpSender>(
     for (feed, stop) in zip(handoff.value.feeds, handoff.value.stops) { summary.connections.append(feed.summary(stop: stop ?? .requested)) }
     summary.channel = output.publisher.counters
     summary.retransmission = output.retransmission?.counters
+    summary.latency = output.latency
     return summary
 }
 
@@ -585,6 +592,7 @@ private func runStaged<Sender: UdpSender>(
     var summary = PipelineSummary()
     for (index, feed) in feeds.enumerated() { summary.connections.append(feed.summary(stop: stops[index].value)) }
     summary.channel = output.publisher.counters
+    summary.latency = output.latency
     summary.send = sendStage.value.counters
     summary.retransmission = output.retransmission?.counters
     return summary

@@ -1,4 +1,5 @@
 import CTickwire
+import Histogram
 import TickwireCore
 import TickwireTransport
 import TickwireVenues
@@ -36,6 +37,7 @@ public struct PublishingObserver<Sender: UdpSender, Clock: PublisherClock>: Book
     /// Stored apart, not as an optional struct, so the flush reads them in place (no copy, no retain).
     private var latencyHistograms: [LatencyHistogramSlots] = []
     private var latencyWriter: CounterWriter?
+    private var latencyRecorder: PublishLatencyRecorder?
     /// Receive times and instruments of the updates published since the last flush.
     private var unsentReceiveTimes: [UInt64]
     private var unsentInstruments: [InstrumentId]
@@ -127,13 +129,16 @@ public struct PublishingObserver<Sender: UdpSender, Clock: PublisherClock>: Book
 
     public mutating func quoteReceived(_ quote: BestBidOffer) { publisher.publish(quote) }
 
-    public mutating func batchEnded() {
+    public mutating func batchEnded(readTime: UInt64) {
         publisher.flush()
-        if unsentCount > 0, let writer = latencyWriter {
-            let sent = ctw_realtime_ns()
+        if unsentCount > 0, let writer = latencyWriter, let recorder = latencyRecorder {
+            let sent = publisher.lastSendTime
             for position in 0..<unsentCount where sent >= unsentReceiveTimes[position] {
-                latencyHistograms[unsentInstruments[position].index].record(nanoseconds: sent &- unsentReceiveTimes[position], to: writer)
+                let nanoseconds = sent &- unsentReceiveTimes[position]
+                latencyHistograms[unsentInstruments[position].index].record(nanoseconds: nanoseconds, to: writer)
+                _ = recorder.fromReceiveStamp.record(nanoseconds)
             }
+            if sent >= readTime { _ = recorder.fromRead.record(sent &- readTime, count: UInt64(unsentCount)) }
         }
         unsentCount = 0
         serveLoops()
@@ -144,6 +149,7 @@ public struct PublishingObserver<Sender: UdpSender, Clock: PublisherClock>: Book
         precondition(latency.histograms.count >= rebuilding.count, "a histogram per instrument")
         latencyHistograms = latency.histograms
         latencyWriter = latency.writer
+        latencyRecorder = latency.recorder
     }
 
     /// Nothing came from the venue: heartbeat when due, and the loops' turn.
@@ -176,15 +182,29 @@ public struct PublishingObserver<Sender: UdpSender, Clock: PublisherClock>: Book
 }
 
 /// The histograms (one per instrument, usually its venue's) that `PublishingObserver` counts
-/// receive → send latency into, and the writer of the thread it runs on.
+/// receive → send latency into, the writer of the thread it runs on, and the exact record
+/// behind the run's summary.
 public struct PublishLatency {
     public let histograms: [LatencyHistogramSlots]
     public let writer: CounterWriter
+    public let recorder: PublishLatencyRecorder
 
-    public init(histograms: [LatencyHistogramSlots], writer: CounterWriter) {
+    public init(histograms: [LatencyHistogramSlots], writer: CounterWriter, recorder: PublishLatencyRecorder) {
         self.histograms = histograms
         self.writer = writer
+        self.recorder = recorder
     }
+}
+
+/// Every published update's latency to the send time stamped in its packet, at 3 significant
+/// digits (the metrics endpoint's buckets are powers of two: too coarse for microseconds),
+/// measured two ways: from the kernel's receive stamp of the venue's bytes (the socket's
+/// time included) and from when the read that returned them came back (the process's own
+/// time: parse, book, encode). Written by one stage thread; read once it has stopped.
+public final class PublishLatencyRecorder: @unchecked Sendable {
+    public var fromReceiveStamp = Histogram<UInt64>(highestTrackableValue: 60_000_000_000, numberOfSignificantValueDigits: .three)
+    public var fromRead = Histogram<UInt64>(highestTrackableValue: 60_000_000_000, numberOfSignificantValueDigits: .three)
+    public init() {}
 }
 
 extension BookStatus.Reason {

@@ -200,6 +200,9 @@ final class SequencedChannel<Sender: UdpSender, Clock: PublisherClock> {
     }
 
     /// Flushes, then sends end of session; nothing may be published afterwards.
+    /// When the last packet was stamped and handed to the sender (or a heartbeat sent).
+    var lastSendTime: UInt64 { state.pointee.lastSendTime }
+
     func endSession() {
         guard !state.pointee.isEnded else { return }
         flush()

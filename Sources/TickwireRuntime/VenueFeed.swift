@@ -65,15 +65,21 @@ public protocol FeedSink: VenueEventSink {
     /// Books that failed a check and wait for `VenueAdapter.resync`.
     var hasPendingResyncs: Bool { get }
     mutating func nextResync() -> InstrumentId?
-    /// Every message of one read from the connection has been handled.
-    mutating func batchEnded()
+    /// Every message of one read from the connection has been handled; `readTime`
+    /// (CLOCK_REALTIME ns) is when that read returned.
+    mutating func batchEnded(readTime: UInt64)
+}
+
+extension FeedSink {
+    /// The end of a batch that no read brought (a disconnect, a snapshot): it ends now.
+    @inlinable public mutating func batchEnded() { batchEnded(readTime: ctw_realtime_ns()) }
 }
 
 /// The fused case: the keeper judges the books on the feed's own thread.
 extension BookKeeper: FeedSink {
     @inlinable public var hasPendingResyncs: Bool { !pendingResyncs.isEmpty }
     @inlinable public mutating func nextResync() -> InstrumentId? { popPendingResync() }
-    @inlinable public mutating func batchEnded() { observer.batchEnded() }
+    @inlinable public mutating func batchEnded(readTime: UInt64) { observer.batchEnded(readTime: readTime) }
 }
 
 /// Why `run` returned.
@@ -289,7 +295,7 @@ public struct VenueFeed<Adapter: VenueAdapter, Sink: FeedSink> {
             lost("connection lost: \(error)")
             return 0
         }
-        if delivered > 0 { sink.batchEnded() }
+        if delivered > 0 { sink.batchEnded(readTime: client.lastReadTime) }
         if _slowPath(sink.hasPendingResyncs) { afterMessage() }
         if _slowPath(client.state != .open) {
             lost(lastError ?? "connection closed", code: closedCode)

@@ -1,3 +1,4 @@
+import CTickwire
 import TickwireCore
 import TickwireTransport
 import TickwireVenues
@@ -648,8 +649,12 @@ public final class ExchangeSimulator {
 
     /// Serves until `messages` book events were generated (then closes every client cleanly)
     /// or `stop` says so. The market opens when the first client subscribes. `rate` is
-    /// events per second (0: as fast as possible); replay mode paces by the file instead.
+    /// events per second (0: as fast as possible), spread evenly: each event is sent on its
+    /// own when it is due (a precise sleep in between), not in bursts once per scheduler
+    /// tick, so a client sees the arrival pattern a paced feed has. Replay mode paces by the file instead.
     public func run(messages: Int?, rate: Double, stop: () -> Bool = { false }) throws(SimulatorError) {
+        // The default 50 µs slack would bunch events due every 20 µs (50k/s).
+        _ = ctw_set_timer_slack_ns(1_000)
         var opened: UInt64 = 0
         var generated = 0
         while !stop() {
@@ -682,7 +687,14 @@ public final class ExchangeSimulator {
                     }
                 }
             }
-            try poll(timeout: busy ? .zero : .milliseconds(1))
+            if busy || opened == 0 || rate <= 0 || replay != nil {
+                try poll(timeout: busy ? .zero : .milliseconds(1))
+            } else {
+                // Serve the clients, then sleep until the next event is due (at most 1 ms).
+                try poll(timeout: .zero)
+                let nextDue = opened &+ UInt64(Double(generated + 1) / rate * 1e9)
+                sleepUntil(monotonicNanoseconds: min(nextDue, monotonicNanoseconds() &+ 1_000_000))
+            }
         }
         // Close cleanly: every client gets a close frame after everything queued before it. Wait
         // for the echoes as long as clients keep taking the queued bytes (a slow reader still
@@ -1093,6 +1105,12 @@ public func wallClockNanoseconds() -> UInt64 {
 }
 
 /// CLOCK_MONOTONIC in ns (pacing).
+/// Sleeps until CLOCK_MONOTONIC reads `deadline` (returns at once when it has passed).
+func sleepUntil(monotonicNanoseconds deadline: UInt64) {
+    var until = timespec(tv_sec: Int(deadline / 1_000_000_000), tv_nsec: Int(deadline % 1_000_000_000))
+    while clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &until, nil) == EINTR {}
+}
+
 public func monotonicNanoseconds() -> UInt64 {
     var time = timespec()
     clock_gettime(CLOCK_MONOTONIC, &time)

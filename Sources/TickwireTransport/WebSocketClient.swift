@@ -59,6 +59,9 @@ public final class WebSocketClient {
     private let outbound = OutboundBuffer(capacity: 16 << 10)
     private var connection: TCPConnection?
     private var lastStamp = ReceiveTimestamp(nanoseconds: 0, source: .userspaceRealtime)
+    /// CLOCK_REALTIME when the last read that returned bytes came back: with the kernel's
+    /// receive stamp it splits a message's latency into the socket's share and the process's.
+    public private(set) var lastReadTime: UInt64 = 0
     private var maskKeys = SystemRandomNumberGenerator()
 
     public init(url: String, options: WebSocketClientOptions = WebSocketClientOptions()) throws(TransportError) {
@@ -111,6 +114,7 @@ public final class WebSocketClient {
             if _slowPath(!outbound.isEmpty) { try outbound.flush(to: connection) }
             switch try connection.read(into: reader.writableTail()) {
             case .bytes(let count, let stamp):
+                lastReadTime = ctw_realtime_ns()
                 reader.didWrite(count)
                 lastStamp = stamp
                 receiveTimestampSource = stamp.source

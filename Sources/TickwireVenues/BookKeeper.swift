@@ -17,8 +17,9 @@ public protocol BookObserver {
     mutating func deltaApplied(_ delta: BookDelta)
     mutating func tradeReceived(_ trade: Trade)
     mutating func quoteReceived(_ quote: BestBidOffer)
-    /// Every message of one read from the venue connection has been handled.
-    mutating func batchEnded()
+    /// Every message of one read from the venue connection has been handled; `readTime`
+    /// (CLOCK_REALTIME ns) is when that read returned.
+    mutating func batchEnded(readTime: UInt64)
 }
 
 extension BookObserver {
@@ -26,7 +27,7 @@ extension BookObserver {
     @inlinable public mutating func deltaApplied(_ delta: BookDelta) {}
     @inlinable public mutating func tradeReceived(_ trade: Trade) {}
     @inlinable public mutating func quoteReceived(_ quote: BestBidOffer) {}
-    @inlinable public mutating func batchEnded() {}
+    @inlinable public mutating func batchEnded(readTime: UInt64) {}
 }
 
 /// Applies a venue adapter's events to the books and is the one judge of their truth:

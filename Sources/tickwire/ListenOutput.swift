@@ -81,19 +81,9 @@ struct ListenOutput: FeedHandler {
     /// update's venue frame received → book rebuilt here.
     func latencySummary() -> String {
         guard latency.totalCount > 0 else { return "latency send->receive: no packets" }
-        return "latency send->receive " + Self.percentiles(latency) + (latencyOutOfRange > 0 ? " (\(latencyOutOfRange) out of range)" : "")
-            + (publisherLatency.totalCount > 0 ? "; venue frame received->packet sent " + Self.percentiles(publisherLatency) : "")
-            + (updateLatency.totalCount > 0 ? "; venue frame received->book rebuilt " + Self.percentiles(updateLatency) : "")
-    }
-
-    private static func percentiles(_ histogram: Histogram<UInt64>) -> String {
-        func micros(_ ns: UInt64) -> String {
-            let tenths = (ns + 50) / 100
-            return "\(tenths / 10).\(tenths % 10)"
-        }
-        return "µs (n=\(histogram.totalCount)): p50 \(micros(histogram.valueAtPercentile(50))) "
-            + "p99 \(micros(histogram.valueAtPercentile(99))) p99.9 \(micros(histogram.valueAtPercentile(99.9))) "
-            + "max \(micros(histogram.max))"
+        return "latency send->receive " + latencyPercentiles(latency) + (latencyOutOfRange > 0 ? " (\(latencyOutOfRange) out of range)" : "")
+            + (publisherLatency.totalCount > 0 ? "; venue frame received->packet sent " + latencyPercentiles(publisherLatency) : "")
+            + (updateLatency.totalCount > 0 ? "; venue frame received->book rebuilt " + latencyPercentiles(updateLatency) : "")
     }
 
     func renderTable(status: String) -> String { top.render(status: status) }

@@ -244,6 +244,11 @@ struct Run: ParsableCommand {
             line += "; send stage sent \(send.packets) packets, errors \(send.errors), would block \(send.wouldBlock), refused by the full ring \(summary.packetsRefusedByRing)"
         }
         logger.info("\(line)")
+        let latency = summary.latency
+        if latency.fromReceiveStamp.totalCount > 0 {
+            // The first leg starts at the kernel's receive stamp; the second when the read returned.
+            logger.info("latency: venue frame received->packet sent \(latencyPercentiles(latency.fromReceiveStamp)); read returned->packet sent \(latencyPercentiles(latency.fromRead))")
+        }
         if let served = summary.retransmission {
             logger.info("retransmission: requests \(served.requests), packets resent \(served.packetsResent), not available \(served.notAvailable), rate limited \(served.rateLimited), malformed \(served.malformed), send errors \(served.sendErrors)")
         }

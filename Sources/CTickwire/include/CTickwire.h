@@ -60,6 +60,9 @@ pid_t ctw_gettid(void);
 int ctw_set_thread_name(const char *name);
 /// SCHED_FIFO at `priority` for the calling thread; 0, or -1 with errno set.
 int ctw_set_fifo_priority(int priority);
+/// How late the kernel may wake the calling thread from a timed sleep (PR_SET_TIMERSLACK;
+/// the default is 50 µs); 0, or -1 with errno set.
+int ctw_set_timer_slack_ns(unsigned long nanoseconds);
 
 // ---- prefetch -----------------------------------------------------------
 static inline void ctw_prefetch_read(const void *p) { __builtin_prefetch(p, 0, 3); }
