@@ -402,10 +402,10 @@ private final class PolledFeed {
 
 /// Owns a venue feed (mutable, shared by the closures of its `PolledFeed`).
 private final class FeedBox<Adapter: VenueAdapter, Sink: FeedSink> {
-    var feed: VenueFeed<Adapter, Sink>
+    var feed: VenueFeed<Adapter, Sink, NoFrameTap>
     /// Publishes the sink's own counters (the keeper's in fused, the ring's in staged).
     let publishSink: (Sink, CounterWriter) -> Bool
-    init(_ feed: VenueFeed<Adapter, Sink>, publishSink: @escaping (Sink, CounterWriter) -> Bool) {
+    init(_ feed: VenueFeed<Adapter, Sink, NoFrameTap>, publishSink: @escaping (Sink, CounterWriter) -> Bool) {
         self.feed = feed
         self.publishSink = publishSink
     }

@@ -103,12 +103,15 @@ public enum FeedStop: Equatable, Sendable {
 /// When the connection ends every book is reported invalid (`disconnected`) at once; then,
 /// unless `runOnce`, the feed waits a jittered exponential backoff delay (reset after a
 /// connection that stayed up for a minute) and connects again.
-public struct VenueFeed<Adapter: VenueAdapter, Sink: FeedSink> {
+public struct VenueFeed<Adapter: VenueAdapter, Sink: FeedSink, Tap: FrameTap> {
     public let config: VenueConfig
     public private(set) var adapter: Adapter
     /// Where the adapter's events go: the book keeper itself (fused), or the ring to the
     /// book stage (staged).
     public private(set) var sink: Sink
+    /// Sees every raw frame (WebSocket text and REST snapshot bodies): `NoFrameTap` (nothing,
+    /// specialized away) unless recording.
+    private var tap: Tap
     public let client: WebSocketClient
     public private(set) var counters = FeedCounters()
     public let options: FeedOptions
@@ -141,14 +144,21 @@ public struct VenueFeed<Adapter: VenueAdapter, Sink: FeedSink> {
     /// A feed whose events go straight into its own book keeper (`watch`, the fused topology).
     public init<Observer: BookObserver>(
         config: VenueConfig, adapter: Adapter, books: FeedBooks, observer: Observer, options: FeedOptions = FeedOptions()
-    ) throws(FeedSetupError) where Sink == BookKeeper<Observer> {
+    ) throws(FeedSetupError) where Sink == BookKeeper<Observer>, Tap == NoFrameTap {
         try self.init(config: config, adapter: adapter, symbols: books.symbols,
                       sink: BookKeeper(books: books.books, instruments: books.instruments, observer: observer), options: options)
     }
 
     /// - Parameter symbols: the connection's symbols (their instruments are the ones `sink` serves).
-    public init(config: VenueConfig, adapter: Adapter, symbols: [VenueSymbol], sink: Sink, options: FeedOptions = FeedOptions()) throws(FeedSetupError) {
+    public init(config: VenueConfig, adapter: Adapter, symbols: [VenueSymbol], sink: Sink, options: FeedOptions = FeedOptions()) throws(FeedSetupError)
+    where Tap == NoFrameTap {
+        try self.init(config: config, adapter: adapter, symbols: symbols, sink: sink, tap: NoFrameTap(), options: options)
+    }
+
+    /// A feed whose raw frames also go to `tap` (`tickwire record`).
+    public init(config: VenueConfig, adapter: Adapter, symbols: [VenueSymbol], sink: Sink, tap: Tap, options: FeedOptions = FeedOptions()) throws(FeedSetupError) {
         self.config = config
+        self.tap = tap
         self.adapter = adapter
         self.options = options
         self.sink = sink
@@ -343,6 +353,7 @@ public struct VenueFeed<Adapter: VenueAdapter, Sink: FeedSink> {
     @inline(__always)
     private mutating func handle(_ payload: UnsafeRawBufferPointer, receiveTime: UInt64) {
         counters.messages &+= 1
+        tap.frameReceived(payload, receiveTime: receiveTime)
         guard let base = payload.baseAddress else { return }
         let view = ByteView(start: base.assumingMemoryBound(to: UInt8.self), count: payload.count)
         do throws(VenueError) {
@@ -385,6 +396,7 @@ public struct VenueFeed<Adapter: VenueAdapter, Sink: FeedSink> {
         counters.snapshotsDelivered += 1
         let now = ctw_realtime_ns()
         body.withUnsafeBufferPointer { bytes in
+            tap.frameReceived(UnsafeRawBufferPointer(bytes), receiveTime: now)
             let view = ByteView(start: bytes.baseAddress ?? UnsafePointer(bitPattern: 1)!, count: bytes.count)
             do throws(VenueError) {
                 try adapter.handleSnapshot(job.instrument, body: view, receiveTime: now, sink: &sink, requests: &requests)

@@ -30,18 +30,6 @@ struct Tickwire: ParsableCommand {
     }
 }
 
-/// A subcommand a later issue fills in: says so and fails, never pretends to work.
-protocol PlannedCommand: ParsableCommand {
-    static var plannedIn: String { get }
-}
-
-extension PlannedCommand {
-    func run() throws {
-        printError("tickwire \(Self._commandName): not implemented yet (\(Self.plannedIn))")
-        throw ExitCode(3)
-    }
-}
-
 struct Config: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Work with configuration files.",
@@ -51,12 +39,3 @@ struct Config: ParsableCommand {
     // Check: ConfigCheck.swift
 }
 
-struct Record: PlannedCommand {
-    static let configuration = CommandConfiguration(abstract: "Record raw venue frames with receive timestamps.")
-    static let plannedIn = "the proof issue"
-}
-
-struct Replay: PlannedCommand {
-    static let configuration = CommandConfiguration(abstract: "Replay recorded frames through the pipeline.")
-    static let plannedIn = "the proof issue"
-}

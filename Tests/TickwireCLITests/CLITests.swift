@@ -35,19 +35,17 @@ var productsDirectory: URL {
     }
 }
 
-@Suite struct PlannedCommandTests {
-    @Test(arguments: [["record"], ["replay"]])
-    func aCommandNotBuiltYetSaysSoAndFails(arguments: [String]) throws {
-        let (status, output) = try runTickwire(arguments)
-        #expect(status == 3)
-        #expect(output.contains("not implemented yet"))
-    }
-}
-
 @Suite struct BadArgumentTests {
     @Test func anUnknownSubcommandIsAClearUsageErrorWithExitCode2() throws {
         let (status, output) = try runTickwire(["frobnicate"])
         #expect(status == 2)
         #expect(output.contains("Unexpected argument 'frobnicate'"))
+    }
+
+    @Test(arguments: [["record"], ["replay"]])
+    func recordAndReplayWithoutTheirRequiredOptionsAreUsageErrors(arguments: [String]) throws {
+        let (status, output) = try runTickwire(arguments)
+        #expect(status == 2)
+        #expect(output.contains("error: tickwire \(arguments[0]): --"), "\(output)")
     }
 }
