@@ -83,6 +83,11 @@ import TickwireRuntime
         for simulator in simulators { #expect(try simulator.waitForExit(timeout: .seconds(30)) == 0) }
         #expect(run.standardError.contains("topology \(topology.rawValue)"), "\(run.standardError)")
         #expect(listen.standardError.contains("gaps 0"), "\(listen.standardError)")
+        // Every published update's latency is counted from both starts: the kernel's stamp and the read.
+        let counts = ["venue frame received->packet sent", "read returned->packet sent"].map { leg in
+            run.standardError.firstRange(of: leg + " µs (n=").map { run.standardError[$0.upperBound...].prefix { $0.isNumber } }.flatMap { Int($0) }
+        }
+        #expect(counts[0] != nil && counts[0]! > 0 && counts[0] == counts[1], "latency counts \(counts): \(run.standardError)")
 
         let printed = try listen.lines.map(BookLine.init)
         for venue in Self.venues {
