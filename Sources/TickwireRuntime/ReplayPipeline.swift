@@ -235,7 +235,7 @@ private struct ReplayLoop<Adapter: VenueAdapter, Observer: BookObserver> {
             }
         }
         if _slowPath(!requests.isEmpty) { performRequests(at: receiveTime) }
-        keeper.batchEnded()
+        keeper.batchEnded(readTime: receiveTime)
         if _slowPath(receiveTime &- lastTick >= 1_000_000_000) {
             lastTick = receiveTime
             adapter.tick(now: receiveTime, requests: &requests)
@@ -254,7 +254,7 @@ private struct ReplayLoop<Adapter: VenueAdapter, Observer: BookObserver> {
         pendingSnapshots.removeAll(keepingCapacity: true)
         adapter.connected(receiveTime: receiveTime, sink: &keeper, requests: &requests)
         performRequests(at: receiveTime)
-        keeper.batchEnded()
+        keeper.batchEnded(readTime: receiveTime)
     }
 
     mutating func performRequests(at receiveTime: UInt64) {
