@@ -4,6 +4,19 @@
 #
 #   scripts/bench-e2e.sh [--bin PATH] [--peer NAME=PATH]... [--runs N] [--seconds S] [--quick]
 #                        [--no-ramp] [--no-techniques] [--no-veth] [--only-peers] [--keep DIR]
+#                        [--shared-cpus]
+#
+# Placement: the fused pipeline's thread is pinned to the last CPU and the simulators and the
+# listener run on the others (as on a box where the feed handler owns its cores); --shared-cpus
+# lets the scheduler put everything anywhere (the earlier default). The staged topology's four
+# threads are never pinned here: this machine has no core per stage.
+#
+# Latency legs, per published book update (every figure is p50/p99/p99.9/max):
+#   internal  the read that returned the venue's bytes came back -> the packet's send time
+#             (`run`'s own summary: parse, book, encode, up to the sender);
+#   wire      the kernel's receive stamp of those bytes -> the packet's send time (adds the
+#             socket: TCP receive processing and the wait until the read);
+#   listener  the kernel's receive stamp -> the book rebuilt in `listen`.
 #
 # Scenarios (each repeated --runs times; best and median are reported, never one run):
 #   paced   50k msg/s in both topologies on loopback multicast;
@@ -20,7 +33,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib/e2e.sh
 
-bin="" runs=3 seconds=3 paced=1 ramp=1 techniques=1 veth=1 keep=""
+bin="" runs=3 seconds=3 paced=1 ramp=1 techniques=1 veth=1 keep="" shared_cpus=0
 peers=()
 while [[ $# -gt 0 ]]; do
     case "$1" in
@@ -34,7 +47,8 @@ while [[ $# -gt 0 ]]; do
         --no-veth) veth=0 ;;
         --only-peers) paced=0 ramp=0 techniques=0 veth=0 ;;
         --keep) keep="$2"; shift ;;
-        -h|--help) sed -n "2,21p" "$0"; exit 0 ;;
+        --shared-cpus) shared_cpus=1 ;;
+        -h|--help) sed -n "2,35p" "$0"; exit 0 ;;
         *) echo "bench-e2e.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
     esac
     shift
@@ -58,10 +72,15 @@ paced_rate=50000
 group="239.77.9.1:31901"
 defaults=(pipeline.topology='"fused"' pipeline.idle='"busy-spin"' pipeline.batch=256 pipeline.prefetch=true
           host.mlockall='"best-effort"' host.huge_pages='"auto"')
+cpus=$(nproc)
+if [[ $shared_cpus == 0 && $cpus -ge 2 ]]; then
+    defaults+=(pipeline.fused_cpu=$((cpus - 1)))
+    E2E_SIDE_CPUS="0-$((cpus - 2))"
+fi
 
 # trial LABEL NETWORK RATE SETTINGS...: one run; NETWORK is lo, veth-standard or veth-xdp.
-# Appends "msgs/s int_p50 int_p99 int_p999 int_max e2e_p50 e2e_p99 e2e_p999 e2e_max loss" to
-# $work/LABEL.tsv. TRIAL_BIN overrides the binary.
+# Appends "msgs/s int_p50 int_p99 int_p999 int_max e2e_p50 e2e_p99 e2e_p999 e2e_max loss
+# wire_p50 wire_p99 wire_p999 wire_max" to $work/LABEL.tsv. TRIAL_BIN overrides the binary.
 trial() {
     local label="$1" network="$2" rate="$3"; shift 3
     local dir="$work/$label.$(date +%s%N)" trial_bin="${TRIAL_BIN:-$bin}" nv=${#venues[@]}
@@ -72,7 +91,7 @@ trial() {
     local venue
     for venue in "${venues[@]}"; do e2e_generate "$trial_bin" "$dir" "$venue" "$per_venue_rate" "$messages" "$ns_a"; done
     e2e_main_toml "$dir/main.toml" "$group" "${venues[@]}" -- "${defaults[@]}" "${settings[@]}" "$@"
-    ${ns_b:+ip netns exec "$ns_b"} "$trial_bin" listen --channel "$group" --iface "$listen_iface" \
+    ${ns_b:+ip netns exec "$ns_b"} $(e2e_side) "$trial_bin" listen --channel "$group" --iface "$listen_iface" \
         --format stats --exit-on-end >"$dir/listen.out" 2>"$dir/listen.err" &
     local listen=$!
     E2E_PIDS+=($listen)
@@ -107,14 +126,16 @@ trial() {
     else
         msgs="$(sort -n <<<"$rates" | tail -1)"
     fi
-    local internal e2e
-    internal="$(matches -oE 'venue frame received->packet sent µs \(n=[0-9]+\): p50 [0-9.]+ p99 [0-9.]+ p99.9 [0-9.]+ max [0-9.]+' <<<"$end" |
-        awk '{print $8, $10, $12, $14}')"
-    e2e="$(matches -oE 'venue frame received->book rebuilt µs \(n=[0-9]+\): p50 [0-9.]+ p99 [0-9.]+ p99.9 [0-9.]+ max [0-9.]+' <<<"$end" |
-        awk '{print $8, $10, $12, $14}')"
-    echo "${msgs:-0} ${internal:-- - - -} ${e2e:-- - - -} $loss" >>"$work/$label.tsv"
-    printf '  %-34s %8s msg/s  internal p50/p99/p99.9/max %s µs  received->listener %s µs  loss %s\n' \
-        "$label" "${msgs:-0}" "${internal// //}" "${e2e// //}" "$loss" >&2
+    # leg LINE PREFIX: "p50 p99 p99.9 max" of the `PREFIX µs (n=N): p50 … max …` figures in LINE.
+    leg() { matches -oE "$2 µs \(n=[0-9]+\): p50 [0-9.]+ p99 [0-9.]+ p99.9 [0-9.]+ max [0-9.]+" <<<"$1" | awk '{print $(NF-6), $(NF-4), $(NF-2), $NF}'; }
+    local internal wire e2e run_latency
+    run_latency="$(grep -m1 'latency: ' "$dir/run.err" || true)"
+    internal="$(leg "$run_latency" 'read returned->packet sent')"
+    wire="$(leg "$run_latency" 'venue frame received->packet sent')"
+    e2e="$(leg "$end" 'venue frame received->book rebuilt')"
+    echo "${msgs:-0} ${internal:-- - - -} ${e2e:-- - - -} $loss ${wire:-- - - -}" >>"$work/$label.tsv"
+    printf '  %-34s %8s msg/s  internal p50/p99/p99.9/max %s µs  wire->sent %s µs  received->listener %s µs  loss %s\n' \
+        "$label" "${msgs:-0}" "${internal// //}" "${wire// //}" "${e2e// //}" "$loss" >&2
     [[ -n "$keep" ]] || rm -rf "$dir"
 }
 
@@ -136,8 +157,9 @@ results=()
 result() { results+=("RESULT $1 $2 $3"); }
 report_label() {
     local label="$1" c name
-    local names=(msgs_per_s internal_p50 internal_p99 internal_p999 internal_max listener_p50 listener_p99 listener_p999 listener_max)
-    for c in 1 2 3 4 5 6 7 8 9; do
+    local names=(msgs_per_s internal_p50 internal_p99 internal_p999 internal_max listener_p50 listener_p99 listener_p999 listener_max
+                 loss wire_p50 wire_p99 wire_p999 wire_max)
+    for c in 1 2 3 4 5 6 7 8 9 11 12 13 14; do
         name="${names[c - 1]}"
         local unit=us; [[ $c == 1 ]] && unit=msg/s
         result "${label}_${name}_median" "$(stat "$label" "$c" median)" "$unit"
@@ -204,12 +226,12 @@ if [[ $techniques == 1 ]]; then
     # name|settings with|settings without (space-separated)
     table=(
         "mlockall|host.mlockall=\"best-effort\"|host.mlockall=\"off\""
-        "affinity|pipeline.fused_cpu=1|"
+        "affinity|pipeline.fused_cpu=$((cpus - 1))|pipeline.fused_cpu="
         "huge_pages|host.huge_pages=\"auto\"|host.huge_pages=\"off\""
         # Batching and prefetching belong to the book stage: staged topology only.
         "batching|$staged pipeline.batch=256|$staged pipeline.batch=1"
         "prefetch|$staged pipeline.prefetch=true|$staged pipeline.prefetch=false"
-        "realtime|pipeline.fused_cpu=1 pipeline.realtime_priority=50|pipeline.fused_cpu=1"
+        "realtime|pipeline.fused_cpu=$((cpus - 1)) pipeline.realtime_priority=50|pipeline.fused_cpu=$((cpus - 1))"
     )
     # Interleaved (with, without, with, …) so drifting load hits both alike.
     for row in "${table[@]}"; do

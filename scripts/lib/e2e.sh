@@ -3,6 +3,12 @@
 # started. Every process started here is remembered in E2E_PIDS and ended by e2e_stop_all.
 
 E2E_PIDS=()
+# CPUs for the helpers (simulators, listener) when set, e.g. "0": keeps them off the
+# pipeline's pinned CPU, as on a box where the feed handler owns its cores.
+E2E_SIDE_CPUS="${E2E_SIDE_CPUS:-}"
+
+# e2e_side: the command prefix that places a helper process on E2E_SIDE_CPUS (if set).
+e2e_side() { if [[ -n "$E2E_SIDE_CPUS" ]]; then echo "taskset -c $E2E_SIDE_CPUS"; fi; }
 
 # name|symbols|price scale|quantity scale|ws path|depth|extra venue-file line
 e2e_venue_spec() {
@@ -48,7 +54,7 @@ e2e_generate() {
     local spec name symbols price quantity path depth extra
     spec="$(e2e_venue_spec "$venue")" || return 2
     IFS='|' read -r name symbols price quantity path depth extra <<<"$spec"
-    ${ns:+ip netns exec "$ns"} "$bin" simulate --venue "$name" --symbols "$symbols" --price-scale "$price" \
+    ${ns:+ip netns exec "$ns"} $(e2e_side) "$bin" simulate --venue "$name" --symbols "$symbols" --price-scale "$price" \
         --quantity-scale "$quantity" --rate "$rate" --messages "$messages" --seed 7 \
         >"$dir/sim-$name.out" 2>"$dir/sim-$name.err" &
     E2E_PIDS+=($!)
@@ -71,7 +77,7 @@ e2e_generate() {
 # (WebSocket and REST) and writes DIR/binance-spot.toml.
 e2e_replay_binance() {
     local bin="$1" dir="$2" file="$3" ns="${4:-}"
-    ${ns:+ip netns exec "$ns"} "$bin" simulate --venue binance-spot --replay "$file" --replay-speed 0 \
+    ${ns:+ip netns exec "$ns"} $(e2e_side) "$bin" simulate --venue binance-spot --replay "$file" --replay-speed 0 \
         --price-scale 2 --quantity-scale 8 >"$dir/sim-binance-spot.out" 2>"$dir/sim-binance-spot.err" &
     E2E_PIDS+=($!)
     local ws rest
@@ -90,7 +96,8 @@ TOML
 }
 
 # e2e_main_toml FILE GROUP VENUES... -- KEY=VALUE...: a main.toml for `run --config`.
-# Keys are section.key (pipeline.batch=1, host.mlockall='"off"', sender.kind='"xdp"').
+# Keys are section.key (pipeline.batch=1, host.mlockall='"off"', sender.kind='"xdp"'); an
+# empty value (pipeline.fused_cpu=) leaves the key out, undoing an earlier setting.
 e2e_main_toml() {
     local file="$1" group="$2"; shift 2
     local venues=() settings=()
@@ -111,7 +118,7 @@ e2e_main_toml() {
             if [[ $section == channel ]]; then echo "line_a = \"$group\""; fi
             if [[ $section == metrics ]]; then echo 'listen = ""'; fi
             for setting in "${settings[@]}"; do
-                if [[ "${setting%%.*}" == "$section" ]]; then echo "${setting#*.} = ${latest[$setting]}"; fi
+                if [[ "${setting%%.*}" == "$section" && -n "${latest[$setting]}" ]]; then echo "${setting#*.} = ${latest[$setting]}"; fi
             done
         done
     } >"$file"
