@@ -124,6 +124,37 @@ import TickwireTestSupport
         #expect(!replay.errors.contains("cut off"), "\(replay.errors)")
     }
 
+    /// --rotate-bytes starts numbered parts; replaying the parts in order is replaying the
+    /// whole connection (every frame once, nothing refused).
+    @Test func rotatedPartsReplayAsOneRecording() throws {
+        let directory = temporaryDirectory()
+        let simulator = try RunningTickwire(["simulate", "--venue", "bybit-linear", "--symbols", "BTCUSDT,ETHUSDT", "--rate", "0",
+                                             "--messages", "3000", "--price-scale", "2", "--quantity-scale", "3", "--seed", "7"])
+        let listening = try #require(try simulator.waitForLines(1).first { $0.hasPrefix("listening ") })
+        let config = directory + "/bybit-linear.toml"
+        try writeFile(config, """
+            adapter = "bybit-linear"
+            ws_url = "\(listening.dropFirst("listening ".count).dropLast())/v5/public/linear"
+            symbols = ["BTCUSDT", "ETHUSDT"]
+            depth = 50
+            [scales]
+            BTCUSDT = { price = 2, quantity = 3 }
+            ETHUSDT = { price = 2, quantity = 3 }
+            """)
+        let record = try tickwire(["record", "--config", config, "--out", directory + "/recording", "--compress", "gzip",
+                                   "--rotate-bytes", "20000", "--once"])
+        #expect(record.status == 0, "\(record.errors)")
+        let frames = try #require(record.errors.split(separator: "\n").first { $0.contains(" frames, ") })
+        let recordedFrames = String(frames.split(separator: " ")[2])
+        let parts = try FileManager.default.contentsOfDirectory(atPath: directory + "/recording").sorted()
+        #expect(parts.count >= 3, "\(parts)")
+        #expect(parts.first?.hasPrefix("bybit-linear-") == true && parts.first?.hasSuffix("-0001.txt.gz") == true, "\(parts)")
+        let replay = try tickwire(["replay", "--input"] + parts.map { directory + "/recording/" + $0 } + ["--config", config, "--max"])
+        #expect(replay.status == 0, "\(replay.errors)")
+        #expect(replay.errors.contains("messages \(recordedFrames),"), "\(record.errors) / \(replay.errors)")
+        #expect(replay.errors.contains("parse errors 0, garbled lines 0"), "\(replay.errors)")
+    }
+
     @Test func aMissingInputIsAClearErrorWithExitCode1() throws {
         let replay = try tickwire(["replay", "--input", "/nonexistent/recording.txt"] + Self.spotVenue + ["--max"])
         #expect(replay.status == 1)
