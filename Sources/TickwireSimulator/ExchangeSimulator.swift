@@ -41,6 +41,8 @@ public struct SimulatorConfiguration: Sendable {
     public var okxChecksum = true
     /// Coinbase heartbeats and Kraken heartbeat messages, every this many ns.
     public var heartbeatInterval: UInt64 = 1_000_000_000
+    /// When set: a `<client> <update_id> <send_ns>` line per book message sent (`SendLog`).
+    public var sendLogPath: String?
 
     public init(venue: Venue, instruments: [SimulatedInstrument]) {
         self.venue = venue
@@ -140,6 +142,7 @@ public final class ExchangeSimulator {
     private var lastPing: UInt64 = 0
     private var nextConnectionNumber: UInt64 = 0x5eed
     private let binance: BinanceEncoder
+    private let sendLog: SendLog?
     /// A clock for event times; tests may replace it.
     public var clock: () -> UInt64 = { wallClockNanoseconds() }
 
@@ -179,6 +182,7 @@ public final class ExchangeSimulator {
         symbolLookup = lookup
         lastTop = Array(repeating: (nil, nil), count: configuration.instruments.count)
         binance = BinanceEncoder(futures: configuration.venue == .binanceUSDM)
+        sendLog = try configuration.sendLogPath.map { (path) throws(SimulatorError) in try SendLog(path: path) }
         if replay != nil { replayBook = ReplayBook(instrument: configuration.instruments[0], futures: configuration.venue == .binanceUSDM) }
         var tls: TLSContext?
         do throws(TransportError) {
@@ -443,6 +447,7 @@ public final class ExchangeSimulator {
         }
         switch faults.decide(bookMessage: number) {
         case .deliver:
+            sendLog?.record(client: session.id, updateId: updateId, time: wallClockNanoseconds())
             sendControl(session)
         case .drop:
             record(.drop, session.framesSent + 1)
@@ -605,6 +610,9 @@ public final class ExchangeSimulator {
         replayBook?.applySnapshot(bytes)
     }
 
+    /// Writes the send log's buffered lines (`run` does at its end).
+    public func flushSendLog() { sendLog?.flush() }
+
     /// Replay mode: sends every frame that is due (paced by the file's receive times ÷ speed).
     /// Returns false when the file is done.
     public func replayDue(now: UInt64, limit: Int = 4096) -> Bool {
@@ -670,6 +678,15 @@ public final class ExchangeSimulator {
                 if replay != nil {
                     if !replayDue(now: monotonicNanoseconds()) { break }
                     busy = replay?.hasDueFrame(now: monotonicNanoseconds()) ?? false
+                    // A rate-paced replay sleeps until its next frame when that is under the 1 ms
+                    // poll away (the poll would send frames in bursts; spinning would take a core
+                    // from the clients being measured).
+                    if !busy, let wait = replay?.nanosecondsUntilDue(now: monotonicNanoseconds()), wait < 1_000_000 {
+                        try poll(timeout: .zero)
+                        var pause = timespec(tv_sec: 0, tv_nsec: Int(wait))
+                        nanosleep(&pause, nil)
+                        continue
+                    }
                 } else {
                     var batch: Int
                     if rate > 0 {
@@ -710,6 +727,7 @@ public final class ExchangeSimulator {
             backlog = left
         }
         server.flush()
+        flushSendLog()
     }
 
     // MARK: client messages

@@ -12,11 +12,15 @@ public struct ReplayConfiguration: Sendable, Equatable {
     public var speed: Double
     /// Serve only the first this many lines (a short slice of a long capture).
     public var maximumLines: Int?
+    /// When set: frames evenly paced at this many a second (every recorded frame counts, the
+    /// REST snapshot line too, whichever streams clients subscribed to), instead of `speed`.
+    public var framesPerSecond: Double?
 
-    public init(path: String, speed: Double = 1, maximumLines: Int? = nil) {
+    public init(path: String, speed: Double = 1, maximumLines: Int? = nil, framesPerSecond: Double? = nil) {
         self.path = path
         self.speed = speed
         self.maximumLines = maximumLines
+        self.framesPerSecond = framesPerSecond
     }
 }
 
@@ -62,6 +66,9 @@ public final class ReplaySource {
 
     public init(_ configuration: ReplayConfiguration) throws(SimulatorError) {
         guard configuration.speed >= 0, configuration.speed.isFinite else { throw .replay("speed must be >= 0, got \(configuration.speed)") }
+        if let rate = configuration.framesPerSecond, !(rate > 0 && rate.isFinite) {
+            throw .replay("frames per second must be > 0, got \(rate)")
+        }
         self.configuration = configuration
         let bytes = try Self.load(configuration.path)
         data = bytes
@@ -121,9 +128,14 @@ public final class ReplaySource {
     /// The replay clock starts (the first subscriber arrived).
     public func start(at now: UInt64) { startedAt = now }
 
-    private func isDue(_ frame: Frame, now: UInt64) -> Bool {
-        guard configuration.speed > 0 else { return true }
-        let offset = Double(frame.time &- frames[0].time) / configuration.speed
+    private func isDue(_ index: Int, now: UInt64) -> Bool {
+        let offset: Double
+        if let rate = configuration.framesPerSecond {
+            offset = Double(index) * 1e9 / rate
+        } else {
+            guard configuration.speed > 0 else { return true }
+            offset = Double(frames[index].time &- frames[0].time) / configuration.speed
+        }
         return Double(now &- startedAt) >= offset
     }
 
@@ -136,15 +148,23 @@ public final class ReplaySource {
         return now &- pausedAt < snapshotWait
     }
 
+    /// How long until the next frame is due by `framesPerSecond` (nil: not rate-paced, done, or
+    /// waiting at the snapshot line for a REST request).
+    public func nanosecondsUntilDue(now: UInt64) -> UInt64? {
+        guard let rate = configuration.framesPerSecond, next < frames.count, !(frames[next].isSnapshot && !snapshotServed) else { return nil }
+        let due = startedAt &+ UInt64(Double(next) * 1e9 / rate)
+        return due > now ? due - now : 0
+    }
+
     public func hasDueFrame(now: UInt64) -> Bool {
-        next < frames.count && isDue(frames[next], now: now) && !(frames[next].isSnapshot && !snapshotServed && pausedAt != 0 && now &- pausedAt < snapshotWait)
+        next < frames.count && isDue(next, now: now) && !(frames[next].isSnapshot && !snapshotServed && pausedAt != 0 && now &- pausedAt < snapshotWait)
     }
 
     /// The next due WebSocket frame (the snapshot line is passed over: it is served by REST).
     public func nextDue(now: UInt64) -> Frame? {
         while next < frames.count {
             let frame = frames[next]
-            guard isDue(frame, now: now), !waitsForSnapshot(frame, now: now) else { return nil }
+            guard isDue(next, now: now), !waitsForSnapshot(frame, now: now) else { return nil }
             next += 1
             if frame.isSnapshot {
                 snapshotReached = true
@@ -156,8 +176,11 @@ public final class ReplaySource {
     }
 
     /// The REST snapshot body; frames recorded before it that were not yet sent go to `advancing` first.
-    public func snapshotBody(advancing send: (Frame) -> Void) -> [UInt8] {
+    public func snapshotBody(now: UInt64 = monotonicNanoseconds(), advancing send: (Frame) -> Void) -> [UInt8] {
         guard let snapshotIndex else { return Array(#"{"code":-1121,"msg":"the replayed file has no REST snapshot line"}"#.utf8) }
+        // The replay clock stood still while it waited at the snapshot line for this request:
+        // the frames after it keep their spacing instead of going out in one burst.
+        if !snapshotServed && pausedAt != 0 && next == snapshotIndex { startedAt &+= min(now &- pausedAt, snapshotWait) }
         snapshotServed = true
         while next <= snapshotIndex {
             let frame = frames[next]

@@ -62,6 +62,12 @@ struct Simulate: ParsableCommand {
     @Option(help: "Replay pacing: 1 = recorded timing, 10 = ten times faster, 0 = as fast as possible.")
     var replaySpeed: Double = 1
 
+    @Option(help: "Replay pacing instead: this many recorded frames a second, evenly spaced (every frame of the file counts).")
+    var replayRate: Double?
+
+    @Option(help: "Write a `<client> <update_id> <send_ns>` line (CLOCK_REALTIME) per book message sent, for latency joins.")
+    var sendLog: String?
+
     @Flag(help: "OKX: send checksum 0, as OKX does today (default: the CRC32 of the top 25).")
     var okxZeroChecksum = false
 
@@ -93,6 +99,10 @@ struct Simulate: ParsableCommand {
         if let messages, messages < 1 { throw ValidationError("--messages \(messages): expected at least 1") }
         guard (3...5000).contains(levels) else { throw ValidationError("--levels \(levels): expected 3...5000") }
         guard replaySpeed >= 0, replaySpeed.isFinite else { throw ValidationError("--replay-speed \(replaySpeed): expected a number >= 0") }
+        if let replayRate {
+            guard replayRate > 0, replayRate.isFinite else { throw ValidationError("--replay-rate \(replayRate): expected frames per second > 0") }
+            guard replay != nil else { throw ValidationError("--replay-rate paces a --replay FILE") }
+        }
         if replay != nil && venue != .binanceSpot && venue != .binanceUSDM {
             throw ValidationError("--replay serves Binance captures: use --venue binance-spot or binance-usdm")
         }
@@ -149,7 +159,8 @@ struct Simulate: ParsableCommand {
         configuration.maximumLevels = levels
         configuration.minimumLevels = max(1, min(20, levels / 5))
         configuration.okxChecksum = !okxZeroChecksum
-        if let replay { configuration.replay = ReplayConfiguration(path: replay, speed: replaySpeed) }
+        if let replay { configuration.replay = ReplayConfiguration(path: replay, speed: replaySpeed, framesPerSecond: replayRate) }
+        configuration.sendLogPath = sendLog
         var faults = FaultConfiguration()
         faults.drop = trigger(dropNth, dropProbability)
         faults.duplicate = trigger(duplicateNth, duplicateProbability)

@@ -83,4 +83,65 @@ extension SimulatorFeedTests {
         configuration.venue = .kraken
         #expect(throws: SimulatorError.self) { _ = try ExchangeSimulator(configuration: configuration) }
     }
+
+    /// `--send-log`: one `<client> <update_id> <send_ns>` line per depth message the client got,
+    /// in sending order, with the capture's own update ids and wall-clock send times.
+    @Test func theSendLogHasALinePerBookMessageSentWithItsVenueUpdateId() throws {
+        let path = temporaryPath("send.log")
+        var configuration = SimulatorConfiguration(venue: .binanceSpot, instruments: [])
+        configuration.replay = ReplayConfiguration(path: SampleCapture.path("binance/spot-ethusdt-20240808.gz"), speed: 0, maximumLines: 3000)
+        configuration.heartbeatInterval = .max / 2
+        configuration.sendLogPath = path
+        let before = wallClockNanoseconds()
+        let feed = try LockstepFeed(configuration: configuration, path: "/stream", levelsPerSide: 5000) { symbols, simulator in
+            BinanceSpotAdapter(configuration: BinanceConfiguration(wsURL: simulator.url, restURL: simulator.restURL, symbols: symbols,
+                                                                   depthStream: "depth@100ms"))
+        }
+        try feed.connect()
+        while try feed.replayStep(100) {}
+        let (sent, client) = feed.thread.perform { ($0.statistics.bookMessagesSent, $0.clientIds.first) }
+        feed.thread.perform { $0.flushSendLog() }
+        let lines = try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n").map { $0.split(separator: " ").map { UInt64($0)! } }
+        #expect(sent > 200)
+        #expect(lines.count == Int(sent))
+        #expect(lines.allSatisfy { $0.count == 3 && $0[0] == UInt64(client ?? -1) })
+        let updateIds = lines.map { $0[1] }, times = lines.map { $0[2] }
+        #expect(updateIds == updateIds.sorted() && Set(updateIds).count == updateIds.count)
+        let replay = try ReplaySource(ReplayConfiguration(path: SampleCapture.path("binance/spot-ethusdt-20240808.gz"), maximumLines: 3000))
+        #expect(updateIds == replay.frames.filter { $0.kind == .depth }.map(\.updateId))
+        #expect(times == times.sorted() && times[0] >= before)
+    }
+
+    /// `--replay-rate`: frame i of the file is due i/rate seconds after the start, whatever the
+    /// recorded times (the spot capture's first five frames come before its snapshot line).
+    @Test func aFramesPerSecondReplayIsDueByFrameIndexNotRecordedTime() throws {
+        let replay = try ReplaySource(ReplayConfiguration(path: SampleCapture.path("binance/spot-ethusdt-20240808.gz"),
+                                                          maximumLines: 5, framesPerSecond: 1000))
+        replay.start(at: 1_000)
+        #expect(replay.nextDue(now: 1_000) != nil)
+        #expect(replay.nextDue(now: 1_000 + 999_999) == nil)
+        #expect(replay.nanosecondsUntilDue(now: 1_000 + 999_000) == 1_000)
+        #expect(replay.nextDue(now: 1_000 + 1_000_000) != nil)
+        #expect(replay.nextDue(now: 1_000 + 4_000_000) != nil)
+        #expect(replay.nextDue(now: 1_000 + 4_000_000) != nil)
+        #expect(replay.nextDue(now: 1_000 + 4_000_000) != nil)
+        #expect(replay.isFinished)
+        #expect(throws: SimulatorError.replay("frames per second must be > 0, got 0.0")) {
+            _ = try ReplaySource(ReplayConfiguration(path: SampleCapture.path("binance/spot-ethusdt-20240808.gz"), framesPerSecond: 0))
+        }
+    }
+
+    /// The wait at the snapshot line for the client's REST request does not count: the frames
+    /// after it keep their spacing (the spot capture's snapshot is its sixth line).
+    @Test func theWaitForTheSnapshotRequestDoesNotBunchTheFramesAfterIt() throws {
+        let replay = try ReplaySource(ReplayConfiguration(path: SampleCapture.path("binance/spot-ethusdt-20240808.gz"),
+                                                          maximumLines: 10, framesPerSecond: 1000))
+        replay.start(at: 0)
+        for _ in 0..<5 { #expect(replay.nextDue(now: 5_000_000) != nil) }
+        #expect(replay.nextDue(now: 5_000_000) == nil, "waiting at the snapshot line")
+        #expect(replay.nanosecondsUntilDue(now: 5_000_000) == nil, "nothing to pace while waiting for the request")
+        _ = replay.snapshotBody(now: 100_000_000, advancing: { _ in Issue.record("nothing was left before the snapshot") })
+        #expect(replay.nextDue(now: 100_500_000) == nil)
+        #expect(replay.nextDue(now: 101_000_000) != nil)
+    }
 }

@@ -34,6 +34,9 @@ extension SimulatorFeedTests {
         (["simulate", "--venue", "kraken", "--corrupt-kind", "bits"], "--corrupt-kind 'bits': expected json or frame"),
         (["simulate", "--venue", "kraken", "--replay", "x.gz"], "--replay serves Binance captures"),
         (["simulate", "--venue", "coinbase", "--rate=-1"], "--rate -1.0: expected a number >= 0"),
+        (["simulate", "--venue", "binance-usdm", "--replay", "x.gz", "--replay-rate", "0"], "--replay-rate 0.0: expected frames per second > 0"),
+        (["simulate", "--venue", "binance-usdm", "--replay-rate", "1000"], "--replay-rate paces a --replay FILE"),
+        (["simulate", "--venue", "binance-usdm", "--send-log", "/nonexistent/dir/send.log"], "--send-log /nonexistent/dir/send.log: cannot open for writing"),
     ])
     func badArgumentsAreAClearUsageErrorWithExitCode2(arguments: [String], message: String) throws {
         let (status, output) = try runTickwire(arguments)
