@@ -23,7 +23,7 @@
 # machine whose other work would otherwise decide the figures); all sides get the same.
 #
 # Needs: Python >= 3.13 (cryptofeed 3.x; with 3.11 pip picks 2.4.1), found as python3.13+ on
-# PATH or under ~/.pyenv/versions, or --python; cc and libssl-dev (scripts/setup-host.sh);
+# PATH or under ~/.pyenv/versions, or --python; gcc and libssl-dev (installed by scripts/setup-host.sh);
 # ../shared/samples/binance/ beside the repo. cryptofeed (AGPL) is installed from PyPI into a
 # venv under the scratch folder and runs as its own process: none of its code is in this repo.
 # Ends with RESULT lines; the *_vs_cryptofeed ratios are cryptofeed's figure / Tickwire's for
@@ -66,6 +66,8 @@ cleanup() {
     [[ -n "$keep" ]] || rm -rf "$work"
 }
 trap cleanup EXIT
+
+scripts/setup-host.sh >&2   # gcc and libssl-dev for the floor client
 
 # ---------------------------------------------------------------- Python 3.13+, cryptofeed 3.x
 if [[ -z "$python" ]]; then
@@ -170,7 +172,9 @@ TOML
                 2>"$dir/client.err" &
             local reader=$!
             sleep 0.2   # the replay waits at the snapshot line for a REST request, as a client makes
-            curl -s --cacert "$dir/ca.pem" -o /dev/null "https://127.0.0.1:$port/fapi/v1/depth?symbol=ETHUSDT&limit=1000" || true
+            "$py" -c 'import ssl, sys, urllib.request
+urllib.request.urlopen(sys.argv[1], context=ssl.create_default_context(cafile=sys.argv[2])).read()' \
+                "https://127.0.0.1:$port/fapi/v1/depth?symbol=ETHUSDT&limit=1000" "$dir/ca.pem" || true
             wait "$reader" || status=$?
             ;;
     esac
