@@ -94,7 +94,7 @@ def e2e_plots(folder, out):
     if not steps:
         print(f'plot-benchmarks: no fused_lo_rate_*.tsv in {folder}')
         return
-    steps.sort()
+    steps.sort(key=lambda step: step[0] or float('inf'))   # rate 0 (as fast as possible) last
     median = lambda values: values[len(values) // 2]
     figure, (left, right) = plt.subplots(1, 2, figsize=(10, 4.2))
     labels = [str(rate) if rate else 'max' for rate, *_ in steps]
