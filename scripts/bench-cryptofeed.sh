@@ -10,8 +10,12 @@
 # Latency (paced at 10k recorded frames/s, `runs` times each, clients interleaved), per depth
 # update joined on its venue update id with the simulator's --send-log:
 #   internal   frame received by the process -> book visible: cryptofeed's L2 book callback time
-#              minus the receipt_timestamp it passes; watch's emit_ns - recv_ns; and from
-#              listen's end line, run's "venue frame received->packet sent"
+#              minus the receipt_timestamp it passes; watch's emit_ns - recv_ns (recv_ns is the
+#              kernel's receive stamp, so this also holds the socket, TLS and the WebSocket reader,
+#              which cryptofeed's receipt_timestamp, taken after its websockets library has read,
+#              decrypted and reassembled the frame, leaves out); run's "read returned->packet sent"
+#              (from its exit summary: after the read and decryption, like cryptofeed's start)
+#              and listen's "venue frame received->packet sent" (kernel stamp)
 #   end to end simulator send -> book visible (cryptofeed callback, watch line, floor read)
 # Rate ramp: each client at rising --replay-rate until it no longer keeps up (the span from the
 # first depth update sent to the last one visible exceeds the send span by more than 5 %) or
@@ -199,6 +203,10 @@ urllib.request.urlopen(sys.argv[1], context=ssl.create_default_context(cafile=sy
             read -r p50 p99 max <<<"${figures:-null null null}"
             summary+=", \"${leg##*->}\": {\"p50\": $p50, \"p99\": $p99, \"max\": $max}"
         done
+        local from_read
+        from_read="$(grep -m1 'latency: ' "$dir/client.err" | grep -oE "read returned->packet sent µs \(n=[0-9]+\): p50 [0-9.]+ p99 [0-9.]+ p99.9 [0-9.]+ max [0-9.]+" | awk '{print $(NF-6), $(NF-4), $NF}' || true)"
+        read -r p50 p99 max <<<"${from_read:-null null null}"
+        summary+=", \"read returned\": {\"p50\": $p50, \"p99\": $p99, \"max\": $max}"
         summary+="}"
     else
         local book_args=()
@@ -276,7 +284,7 @@ for client, legs in (('cryptofeed', ('internal', 'e2e')), ('watch', ('internal',
     result(f'{client}_paced_cpu_median', stat([r['cpu_s'] for r in runs_], 'median'), 's')
     result(f'{client}_paced_books_ok', sum(1 for r in runs_ if r.get('book_ok', True)) / max(1, len(runs_)), 'fraction')
 run_rows = rows('paced', 'run')
-for leg, name in (('packet sent', 'run_receive_to_send'), ('book rebuilt', 'run_receive_to_listener_book')):
+for leg, name in (('packet sent', 'run_receive_to_send'), ('read returned', 'run_read_to_send'), ('book rebuilt', 'run_receive_to_listener_book')):
     for q in ('p50', 'p99', 'max'):
         for how in ('best', 'median'):
             result(f'{name}_{q}_{how}', stat([r[leg][q] for r in run_rows if r.get(leg)], how), 'us')
@@ -305,6 +313,9 @@ def ratio(name, theirs, ours):
     if theirs is not None and ours:
         result(name, theirs / ours, 'x')
 ratio('internal_p50_vs_cryptofeed', figures[('cryptofeed', 'internal', 'p50', 'median')], figures[('watch', 'internal', 'p50', 'median')])
+# Like for like: both clocks start once the frame's bytes are read and decrypted.
+ratio('internal_read_p50_vs_cryptofeed', figures[('cryptofeed', 'internal', 'p50', 'median')],
+      stat([r['read returned']['p50'] for r in run_rows if r.get('read returned')], 'median'))
 ratio('e2e_p50_vs_cryptofeed', figures[('cryptofeed', 'e2e', 'p50', 'median')], figures[('watch', 'e2e', 'p50', 'median')])
 if sustained['cryptofeed'] and sustained['watch']:
     ratio('rate_vs_cryptofeed', sustained['watch']['delivered_per_s'], sustained['cryptofeed']['delivered_per_s'])
