@@ -285,7 +285,7 @@ struct ListenRunner {
         "packets \(counters.packets), duplicates \(counters.duplicates), filled by other line \(counters.filledByOtherLine), "
             + "gaps \(counters.gaps), retransmission requests \(counters.retransmissionRequests) "
             + "(recovered \(counters.recoveredByRetransmission), rejected \(counters.retransmissionRejects), timed out \(counters.retransmissionTimeouts)), "
-            + "packets lost \(counters.packetsLost), books recovered from snapshots \(counters.booksRecovered), "
+            + "packets lost \(counters.packetsLost) (reorder window overflowed \(counters.reorderOverflows)), books recovered from snapshots \(counters.booksRecovered), "
             + "malformed \(counters.malformedPackets), foreign channel \(counters.foreignChannelPackets), sessions ended \(counters.endOfSessions)"
     }
 

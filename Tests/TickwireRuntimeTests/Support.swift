@@ -40,3 +40,8 @@ struct TestTimeout: Error, CustomStringConvertible {
     let what: String
     var description: String { "timed out waiting for \(what)" }
 }
+
+/// A count from a summary line (`gaps 3` → 3), -1 when absent.
+func summaryCounter(_ name: String, in line: String) -> Int {
+    line.firstMatch(of: try! Regex("\(name) ([0-9]+)")).flatMap { Int($0.output[1].substring ?? "") } ?? -1
+}
