@@ -655,19 +655,28 @@ public final class ExchangeSimulator {
 
     // MARK: run loop (`tickwire simulate`)
 
-    /// Serves until `messages` book events were generated (then closes every client cleanly)
-    /// or `stop` says so. The market opens when the first client subscribes. `rate` is
-    /// events per second (0: as fast as possible), spread evenly: each event is sent on its
-    /// own when it is due (a precise sleep in between), not in bursts once per scheduler
-    /// tick, so a client sees the arrival pattern a paced feed has. Replay mode paces by the file instead.
-    public func run(messages: Int?, rate: Double, stop: () -> Bool = { false }) throws(SimulatorError) {
+    /// Serves until `messages` book events were generated (then, after `linger`, closes every
+    /// client cleanly) or `stop` says so. The market opens when the first client subscribes.
+    /// `rate` is events per second (0: as fast as possible), spread evenly: each event is sent
+    /// on its own when it is due (a precise sleep in between), not in bursts once per scheduler
+    /// tick, so a client sees the arrival pattern a paced feed has. Replay mode paces by the
+    /// file instead. While lingering no event is generated, so no fault fires: a client that
+    /// is reconnecting gets the final book.
+    public func run(messages: Int?, rate: Double, linger: Duration = .zero, stop: () -> Bool = { false }) throws(SimulatorError) {
         // The default 50 µs slack would bunch events due every 20 µs (50k/s).
         _ = ctw_set_timer_slack_ns(1_000)
         var opened: UInt64 = 0
         var generated = 0
+        var lingerEnd: UInt64?
         while !stop() {
-            let done = messages.map { generated >= $0 } ?? false
-            if done { break }
+            if let messages, generated >= messages {
+                let now = monotonicNanoseconds()
+                let end = lingerEnd ?? now + UInt64(linger.components.seconds) * 1_000_000_000 + UInt64(linger.components.attoseconds / 1_000_000_000)
+                lingerEnd = end
+                if now >= end { break }
+                try poll(timeout: .milliseconds(1))
+                continue
+            }
             var busy = false
             if opened == 0 && hasSubscribers {
                 opened = monotonicNanoseconds()

@@ -53,6 +53,10 @@ struct Simulate: ParsableCommand {
     @Option(help: "Stop after this many book events: close every client cleanly and exit 0.")
     var messages: Int?
 
+    @Option(name: .customLong("linger-ms"),
+            help: "After --messages: serve on this long (no events, no faults; a reconnecting client gets the final book), then close.")
+    var lingerMs: Int = 0
+
     @Option(help: "Most levels a side the generator keeps (the truth book's depth).")
     var levels: Int = 100
 
@@ -70,6 +74,10 @@ struct Simulate: ParsableCommand {
 
     @Flag(help: "OKX: send checksum 0, as OKX does today (default: the CRC32 of the top 25).")
     var okxZeroChecksum = false
+
+    @Option(name: .customLong("truth-out"),
+            help: "At exit, write each symbol's true book (every level the generator keeps) to this file, one watch-style jsonl line per symbol.")
+    var truthOut: String?
 
     @Option(help: "Drop the Nth book message of each connection.") var dropNth: Int?
     @Option(help: "Send the Nth book message twice.") var duplicateNth: Int?
@@ -97,6 +105,8 @@ struct Simulate: ParsableCommand {
         guard (0...12).contains(quantityScale) else { throw ValidationError("--quantity-scale \(quantityScale): expected 0...12") }
         guard rate >= 0, rate.isFinite else { throw ValidationError("--rate \(rate): expected a number >= 0 (0 = as fast as possible)") }
         if let messages, messages < 1 { throw ValidationError("--messages \(messages): expected at least 1") }
+        guard (0...600_000).contains(lingerMs) else { throw ValidationError("--linger-ms \(lingerMs): expected 0...600000") }
+        if lingerMs > 0 && messages == nil { throw ValidationError("--linger-ms needs --messages (it is the wait after the last one)") }
         guard (3...5000).contains(levels) else { throw ValidationError("--levels \(levels): expected 3...5000") }
         guard replaySpeed >= 0, replaySpeed.isFinite else { throw ValidationError("--replay-speed \(replaySpeed): expected a number >= 0") }
         if let replayRate {
@@ -106,6 +116,7 @@ struct Simulate: ParsableCommand {
         if replay != nil && venue != .binanceSpot && venue != .binanceUSDM {
             throw ValidationError("--replay serves Binance captures: use --venue binance-spot or binance-usdm")
         }
+        if truthOut != nil && replay != nil { throw ValidationError("--truth-out writes the generator's books: not with --replay") }
         if let symbols, parsedSymbols(symbols).isEmpty { throw ValidationError("--symbols '\(symbols)': expected one or more comma-separated names") }
         for (name, value) in [("--drop-nth", dropNth), ("--duplicate-nth", duplicateNth), ("--reorder-nth", reorderNth),
                               ("--corrupt-nth", corruptNth), ("--disconnect-every", disconnectEvery), ("--stall-nth", stallNth)] {
@@ -188,16 +199,55 @@ struct Simulate: ParsableCommand {
 
         let started = monotonicNanoseconds()
         do {
-            try simulator.run(messages: messages, rate: rate, stop: { stopRequested != 0 })
+            try simulator.run(messages: messages, rate: rate, linger: .milliseconds(lingerMs), stop: { stopRequested != 0 })
         } catch {
             printError("tickwire simulate: \(error)")
             throw ExitCode(1)
         }
+        if let truthOut { writeTruth(of: simulator, to: truthOut) }
         let statistics = simulator.statistics
         let seconds = Double(monotonicNanoseconds() - started) / 1e9
         printError("tickwire simulate: \(statistics.updatesGenerated) book events, \(statistics.bookMessagesSent) book messages, "
                    + "\(statistics.framesSent) frames, \(statistics.bytesSent) bytes, \(statistics.restSnapshotsServed) REST snapshots in "
                    + "\(Int(seconds * 1000)) ms; \(Int(statistics.eventsPerSecond)) events/s from the first subscription to the last event")
+    }
+}
+
+extension Simulate {
+    /// The generator's books as `{"venue":…,"symbol":…,"generator_update_id":…,"bids":[["price","quantity"],…],"asks":[…]}`
+    /// lines, numbers formatted as `watch` prints them, so a test compares a consumer's last
+    /// book with the truth. The generator's update counter is not the venue's wire id (Bybit's
+    /// `u`, OKX's `seqId`, Coinbase's `sequence_num` and Kraken's time are each encoded apart).
+    func writeTruth(of simulator: ExchangeSimulator, to path: String) {
+        var text = ""
+        for instrument in simulator.configuration.instruments {
+            guard let truth = simulator.truthBook(instrument.name) else { continue }
+            func levels(_ side: [BookLevel]) -> String {
+                side.map { level in
+                    "[\"\(DecimalText.format(level.price.mantissa, scale: instrument.priceScale, trimTrailingZeros: true))\","
+                        + "\"\(DecimalText.format(level.quantity.mantissa, scale: instrument.quantityScale, trimTrailingZeros: true))\"]"
+                }.joined(separator: ",")
+            }
+            text += #"{"venue":"\#(simulator.venue.name)","symbol":"\#(instrument.name)","generator_update_id":\#(truth.updateId),"#
+                + #""bids":[\#(levels(truth.bids))],"asks":[\#(levels(truth.asks))]}"# + "\n"
+        }
+        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard fd >= 0 else {
+            printError("tickwire simulate: --truth-out \(path): \(String(cString: strerror(errno)))")
+            return
+        }
+        defer { close(fd) }
+        text.withUTF8 { bytes in
+            var offset = 0
+            while offset < bytes.count {
+                let written = write(fd, bytes.baseAddress! + offset, bytes.count - offset)
+                guard written > 0 else {
+                    printError("tickwire simulate: --truth-out \(path): \(String(cString: strerror(errno)))")
+                    return
+                }
+                offset += written
+            }
+        }
     }
 }
 

@@ -37,6 +37,9 @@ extension SimulatorFeedTests {
         (["simulate", "--venue", "binance-usdm", "--replay", "x.gz", "--replay-rate", "0"], "--replay-rate 0.0: expected frames per second > 0"),
         (["simulate", "--venue", "binance-usdm", "--replay-rate", "1000"], "--replay-rate paces a --replay FILE"),
         (["simulate", "--venue", "binance-usdm", "--send-log", "/nonexistent/dir/send.log"], "--send-log /nonexistent/dir/send.log: cannot open for writing"),
+        (["simulate", "--venue", "okx", "--linger-ms", "500"], "--linger-ms needs --messages"),
+        (["simulate", "--venue", "okx", "--messages", "5", "--linger-ms=-1"], "--linger-ms -1: expected 0...600000"),
+        (["simulate", "--venue", "binance-spot", "--replay", "x.gz", "--truth-out", "t"], "--truth-out writes the generator's books: not with --replay"),
     ])
     func badArgumentsAreAClearUsageErrorWithExitCode2(arguments: [String], message: String) throws {
         let (status, output) = try runTickwire(arguments)
