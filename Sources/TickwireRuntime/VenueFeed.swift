@@ -53,10 +53,14 @@ public struct FeedOptions: Sendable {
     public var idleSleepMicroseconds: UInt32 = 0
     /// Told about connects, connect failures and lost connections (never per message).
     public var log: (@Sendable (String) -> Void)?
-    public init(runOnce: Bool = false, idleSleepMicroseconds: UInt32 = 0, log: (@Sendable (String) -> Void)? = nil) {
+    /// How long one REST snapshot request may take before it counts as failed and is retried.
+    public var snapshotTimeout: Duration
+    public init(runOnce: Bool = false, idleSleepMicroseconds: UInt32 = 0, log: (@Sendable (String) -> Void)? = nil,
+                snapshotTimeout: Duration = .seconds(10)) {
         self.runOnce = runOnce
         self.idleSleepMicroseconds = idleSleepMicroseconds
         self.log = log
+        self.snapshotTimeout = snapshotTimeout
     }
 }
 
@@ -168,7 +172,7 @@ public struct VenueFeed<Adapter: VenueAdapter, Sink: FeedSink, Tap: FrameTap> {
         } catch {
             throw FeedSetupError("\(config.file):ws_url: \(error)")
         }
-        fetcher = config.restURL != nil ? try SnapshotFetcher(extraCAFile: config.tlsCAFile) : nil
+        fetcher = config.restURL != nil ? try SnapshotFetcher(extraCAFile: config.tlsCAFile, timeout: options.snapshotTimeout) : nil
         snapshotResults = fetcher?.resultConsumer
         fetcher?.start()
         backoff = config.backoff

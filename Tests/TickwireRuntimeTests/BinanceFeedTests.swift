@@ -92,3 +92,67 @@ import TickwireTransport
         #expect(run.counters.parseErrors == 0, "\(run.counters) \(state.snapshotCalls) phase \(state.phase)")
     }
 }
+
+extension BinanceFeedTests {
+    /// The REST snapshot fails (HTTP 500), then times out (the server answers after the
+    /// client's 0.5 s), then comes: the book is never shown before that snapshot, and from it
+    /// on it is exactly the venue's book. The stale answer of the timed-out request is never used.
+    @Test func aFailedThenTimedOutRestSnapshotIsRetriedAndTheBookIsShownOnlyFromTheOneThatCame() throws {
+        let state = Script()
+        let server = try VenueServer(
+            httpHandler: { target in
+                state.targets.append(target)
+                state.snapshotCalls += 1
+                switch state.snapshotCalls {
+                case 1:
+                    return HTTPResponse(status: 500, body: Array(#"{"code":-1000,"msg":"An unknown error occurred"}"#.utf8))
+                case 2:
+                    usleep(1_500_000)  // the client gave up at 0.5 s
+                    return HTTPResponse(status: 200, body: Array(#"{"lastUpdateId":104,"bids":[["100.00","9"]],"asks":[["101.00","9"]]}"#.utf8))
+                default:
+                    state.servedAt.append(.now)
+                    return HTTPResponse(status: 200, body: Array(#"{"lastUpdateId":103,"bids":[["100.00","0.5"],["99.00","3"]],"asks":[["101.00","1.5"]]}"#.utf8))
+                }
+            },
+            tick: { server in
+                guard let client = state.client, let served = state.servedAt.last, ContinuousClock.now - served > .milliseconds(300) else { return }
+                if state.phase == 0 {
+                    server.send(Self.depth(106, 107, bids: [("99.50", "2")]), to: client)
+                    state.phase = 1
+                    state.phaseChanged = .now
+                } else if state.phase == 1 && ContinuousClock.now - state.phaseChanged > .milliseconds(300) {
+                    server.close(client)
+                    state.phase = 2
+                }
+            },
+            script: { server, event in
+                guard case .text(let client, let text) = event, text.contains(#""method":"SUBSCRIBE""#) else { return }
+                state.client = client
+                server.send(#"{"result":null,"id":1}"#, to: client)
+                server.send(Self.depth(101, 105, bids: [("100.00", "1.0")], asks: [("101.00", "2.0")]), to: client)
+            })
+        let config = """
+            adapter = "binance-spot"
+            ws_url = "ws://127.0.0.1:\(server.port)"
+            rest_url = "http://127.0.0.1:\(server.port)"
+            symbols = ["BTCUSDT"]
+            depth = 100
+            streams = ["depth@100ms"]
+            [scales]
+            BTCUSDT = { price = 2, quantity = 5 }
+            """
+        let run = try runFeed(configText: config, options: FeedOptions(runOnce: true, idleSleepMicroseconds: 50, snapshotTimeout: .milliseconds(500)),
+                              timeout: .seconds(30))
+        #expect(run.stop == .connectionEnded(code: 1000, reason: "server closed the connection (1000)"))
+        #expect(run.lines.map(\.summary) == [
+            #"BTCUSDT 103 valid bids [["100", "0.5"], ["99", "3"]] asks [["101", "1.5"]]"#,
+            #"BTCUSDT 105 valid bids [["100", "1"], ["99", "3"]] asks [["101", "2"]]"#,
+            #"BTCUSDT 107 valid bids [["100", "1"], ["99.5", "2"], ["99", "3"]] asks [["101", "2"]]"#,
+            "BTCUSDT 107 invalid disconnected",
+        ])
+        #expect(state.snapshotCalls == 3)
+        #expect(run.counters.snapshotsRequested == 1)
+        #expect(run.counters.snapshotRetries == 2, "the 500 and the timeout were retried: \(run.counters)")
+        #expect(run.counters.snapshotsDelivered == 1)
+    }
+}
