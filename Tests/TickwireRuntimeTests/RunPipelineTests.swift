@@ -7,41 +7,7 @@ import TickwireRuntime
 /// the one `tickwire watch` prints for the same deterministic simulator run — the pipeline
 /// adds threads and rings, never a different book.
 @Suite(.serialized) struct RunPipelineTests {
-    struct Venue {
-        var name: String
-        var symbol: String
-        var path: String
-        var priceScale: Int
-        var quantityScale: Int
-        var depth: Int
-        /// The venue's update id is the message's own timestamp (not a sequence).
-        var hasTimestampIds: Bool { name == "kraken" }
-
-        static let bybit = Venue(name: "bybit-linear", symbol: "BTCUSDT", path: "/v5/public/linear", priceScale: 2, quantityScale: 3, depth: 50)
-        static let kraken = Venue(name: "kraken", symbol: "BTC/USD", path: "/v2", priceScale: 1, quantityScale: 8, depth: 10)
-
-        /// A generator run of `messages` book events (seeded, so every run is the same market).
-        func startSimulator(messages: Int) throws -> (RunningTickwire, url: String) {
-            let simulator = try RunningTickwire([
-                "simulate", "--venue", name, "--symbols", symbol, "--price-scale", "\(priceScale)",
-                "--quantity-scale", "\(quantityScale)", "--rate", "4000", "--messages", "\(messages)", "--seed", "7"])
-            let banner = try #require(try simulator.waitForLines(1).first)
-            return (simulator, String(banner.dropFirst("listening ".count).dropLast()) + path)
-        }
-
-        func config(url: String, in directory: String) throws -> String {
-            let file = directory + "/\(name).toml"
-            try writeFile(file, """
-                adapter = "\(name)"
-                ws_url = "\(url)"
-                symbols = ["\(symbol)"]
-                depth = \(depth)
-                [scales]
-                "\(symbol)" = { price = \(priceScale), quantity = \(quantityScale) }
-                """)
-            return file
-        }
-    }
+    typealias Venue = GeneratedVenue
 
     static let venues = [Venue.bybit, .kraken]
     static let messages = 2000

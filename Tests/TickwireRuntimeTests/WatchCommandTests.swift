@@ -11,9 +11,10 @@ final class RunningTickwire: @unchecked Sendable {
     private var errors = Data()
     private let done = DispatchSemaphore(value: 0)
 
-    /// `namespace`: run it inside that network namespace (`ip netns exec`).
+    /// `namespace`: run it inside that network namespace (`ip netns exec`). `standardOutputFile`:
+    /// stdout goes to that file instead of memory (`lines` stays empty), for long runs.
     init(binary: URL = productsDirectory.appendingPathComponent("tickwire"), inNamespace namespace: String? = nil,
-         environment: [String: String] = [:], _ arguments: [String]) throws {
+         environment: [String: String] = [:], standardOutputFile: String? = nil, _ arguments: [String]) throws {
         if let namespace {
             process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
             process.arguments = ["ip", "netns", "exec", namespace, binary.path] + arguments
@@ -23,13 +24,23 @@ final class RunningTickwire: @unchecked Sendable {
         }
         if !environment.isEmpty { process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
         let out = Pipe(), err = Pipe()
-        process.standardOutput = out
+        if let standardOutputFile {
+            guard FileManager.default.createFile(atPath: standardOutputFile, contents: nil),
+                  let file = FileHandle(forWritingAtPath: standardOutputFile) else { throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: standardOutputFile]) }
+            process.standardOutput = file
+        } else {
+            process.standardOutput = out
+        }
         process.standardError = err
         try process.run()
-        Thread { [self] in
-            while case let data = out.fileHandleForReading.availableData, !data.isEmpty { lock.withLock { buffer.append(data) } }
+        if standardOutputFile == nil {
+            Thread { [self] in
+                while case let data = out.fileHandleForReading.availableData, !data.isEmpty { lock.withLock { buffer.append(data) } }
+                done.signal()
+            }.start()
+        } else {
             done.signal()
-        }.start()
+        }
         Thread { [self] in
             while case let data = err.fileHandleForReading.availableData, !data.isEmpty { lock.withLock { errors.append(data) } }
         }.start()
