@@ -69,11 +69,18 @@ import TickwireTestSupport
         /// is then invalid (sequenceGap) from the loss until the snapshot, its valid lines are
         /// still the reference's books (an in-order subset of them, none wrong), and the last
         /// one is the reference's last.
-        func expectEqual(_ output: [String], to reference: BinanceReference, _ what: String, recoveries: Bool = false) throws {
+        /// Returns how many times the book came back from a snapshot.
+        @discardableResult
+        func expectEqual(_ output: [String], to reference: BinanceReference, _ what: String, recoveries: Bool = false) throws -> Int {
             var printed = try output.map(BookLine.init)
             let closing = printed.popLast()
             let last = try #require(closing)
-            #expect(!last.valid && last.reason == "disconnected", "\(last)")
+            // The session may end while the book still waits for a complete snapshot (under 5 %
+            // loss a deep book's snapshot loop often misses a packet): it then ends invalid, never wrong.
+            let endedWaiting = recoveries && !last.valid && last.reason == "sequenceGap"
+            #expect(!last.valid && (last.reason == "disconnected" || endedWaiting), "\(last)")
+            if endedWaiting { printed.append(last) }
+            let waitingFrom = endedWaiting ? (printed.lastIndex(where: \.valid).map { $0 + 1 } ?? 0) : printed.count
             #expect(printed.allSatisfy { $0.venue == venue && $0.symbol == "ETHUSDT" })
             if !recoveries {
                 let firstInvalid = printed.first { !$0.valid }
@@ -84,8 +91,8 @@ import TickwireTestSupport
             for (index, line) in printed.enumerated() {
                 guard line.valid else {
                     #expect(line.reason == "sequenceGap", "only a given-up gap invalidates: \(line)")
-                    #expect(printed[index...].contains { $0.valid }, "the book came back after \(line)")
-                    if index == 0 || printed[index - 1].valid { invalidSpells += 1 }
+                    #expect(index >= waitingFrom || printed[index...].contains { $0.valid }, "the book came back after \(line)")
+                    if (index == 0 || printed[index - 1].valid) && index < waitingFrom { invalidSpells += 1 }
                     continue
                 }
                 let got = try PublishedBook(updateId: line.updateId, bids: levels(line.bids), asks: levels(line.asks))
@@ -101,10 +108,12 @@ import TickwireTestSupport
             }
             #expect(mismatches == 0)
             let final = try #require(reference.published.last)
-            #expect(printed.last?.valid == true && printed.last?.updateId == final.updateId, "ends equal to the reference's last book")
+            if !endedWaiting { #expect(printed.last?.valid == true && printed.last?.updateId == final.updateId, "ends equal to the reference's last book") }
             #expect(printed.count > 1000)
             print("replay \(file) \(what): \(printed.count) books printed and equal to the reference "
-                  + "(top \(CaptureReplayWatchTests.depth)), final u=\(final.updateId), \(invalidSpells) snapshot recoveries")
+                  + "(top \(CaptureReplayWatchTests.depth)), final u=\(final.updateId), \(invalidSpells) snapshot recoveries"
+                  + (endedWaiting ? ", the session ended while the book waited for a snapshot" : ""))
+            return invalidSpells
         }
 
         func levels(_ pairs: [[String]]) throws -> [BookLevel] {
@@ -170,8 +179,8 @@ import TickwireTestSupport
         #expect(listenStatus == 0, "\(listen.standardError)")
         let simulatorStatus = try simulator.waitForExit(timeout: .seconds(30))
         #expect(simulatorStatus == 0, "\(simulator.standardError)")
-        try replayed.expectEqual(listen.lines, to: reference, "through tickwire run and listen (\(path))",
-                                 recoveries: path == .lossRecoveredByRetransmission)
+        let snapshotRecoveries = try replayed.expectEqual(listen.lines, to: reference, "through tickwire run and listen (\(path))",
+                                                          recoveries: path == .lossRecoveredByRetransmission)
         try capture.finish()
         try expectDissected(capture.file, lossless: path != .lossRecoveredByRetransmission)
         let summary = listen.standardError
@@ -179,14 +188,14 @@ import TickwireTestSupport
         if path == .lossRecoveredByRetransmission {
             // Answers are lost too (5 %): a hole whose answer is lost twice can be passed by a
             // reorder window's worth of packets at the replay's full speed before the third comes.
-            // The consumer then gives the hole up, never a wrong book: the books recover from the
-            // snapshot channel (the lines above are checked for exactly that).
+            // The consumer then gives the hole up, never a wrong book: the book is invalid until
+            // a complete snapshot loop rebuilds it, or to the session's end (checked above).
             let end = try #require(summary.split(separator: "\n").last { $0.contains("listen: end:") }.map(String.init))
             func count(_ name: String) -> Int { summaryCounter(name, in: end) }
             #expect(count("recovered") > 0, "gaps were filled by retransmission: \(end)")
             if count("packets lost") != 0 {
                 #expect(count("overflowed") + count("timed out") + count("rejected") > 0, "every packet given up has its cause counted: \(end)")
-                #expect(count("books recovered from snapshots") > 0, "the books came back from the snapshot channel: \(end)")
+                #expect(count("books recovered from snapshots") >= snapshotRecoveries, "each comeback was a snapshot recovery: \(end)")
             }
         }
         print(summary.split(separator: "\n").last.map(String.init) ?? "")

@@ -86,7 +86,7 @@ struct ResyncCheck {
     /// `printed`: listen's lines for the venue, in order. `reference`: the books a fault-free run
     /// prints, by update id (nil: only the end is checked). Returns the invalid spells seen.
     @discardableResult
-    func expect(_ printed: [BookLine], reference: [UInt64: BookLine]?, truth: TruthBook, ended: Bool = true) -> Int {
+    func expect(_ printed: [BookLine], reference: [UInt64: BookLine]?, truth: TruthBook, ended: Bool = true, runLog: String = "") -> Int {
         var lines = printed.filter { $0.venue == venue.name && $0.symbol == venue.symbol }
         #expect(lines.count > 10, "\(venue): \(lines.count) lines")
         // The simulator closed at its end: the book goes with the connection.
@@ -107,7 +107,7 @@ struct ResyncCheck {
             }
         }
         #expect(wrong == 0, "\(venue): \(wrong) books published wrong")
-        #expect(seenReasons.isSubset(of: Set(reasons)), "\(venue): invalid for \(seenReasons), expected only \(reasons)")
+        #expect(seenReasons.isSubset(of: Set(reasons)), "\(venue): invalid for \(seenReasons), expected only \(reasons); run: \(runLog.split(separator: "\n").filter { $0.contains("reconnecting") }.prefix(5))")
         if let first = reasons.first, spells > 0 { #expect(seenReasons.contains(first), "\(venue): \(seenReasons)") }
         let last = lines.last
         #expect(last?.valid == true, "\(venue): valid at the end, got \(last.map { "\($0)" } ?? "nothing")")

@@ -65,7 +65,7 @@ import TickwireTestSupport
         try daemon.stop()
         let truth = try #require(try TruthBook.read(truthFile).first)
         let spells = ResyncCheck(venue: venue, levels: Self.levels, reasons: fault.reasons)
-            .expect(try daemon.listen.lines.map(BookLine.init), reference: reference, truth: truth)
+            .expect(try daemon.listen.lines.map(BookLine.init), reference: reference, truth: truth, runLog: daemon.run.standardError)
         #expect(spells >= fault.minimumInvalidSpells, "\(fault.name): the book went invalid \(spells) times")
         #expect(daemon.listenCounter("packets lost") == 0, "\(daemon.listenSummary)")
         print("chaos \(fault.name): \(daemon.listen.lines.count) lines, invalid \(spells) times, every valid book the truth, "
