@@ -7,8 +7,10 @@
 #                        [--shared-cpus]
 #
 # Placement: the fused pipeline's thread is pinned to the last CPU and the simulators and the
-# listener run on the others (as on a box where the feed handler owns its cores); --shared-cpus
-# lets the scheduler put everything anywhere (the earlier default). The staged topology's four
+# listener run on the others (as on a box where the feed handler owns its cores); there the
+# listener sleeps 50 µs after an empty poll (`--idle-sleep-us`) instead of spinning, so the
+# simulators beside it send on time. --shared-cpus lets the scheduler put everything anywhere
+# (the earlier default, a spinning listener). The staged topology's four
 # threads are never pinned here: this machine has no core per stage.
 #
 # Latency legs, per published book update (every figure is p50/p99/p99.9/max):
@@ -76,6 +78,9 @@ cpus=$(nproc)
 if [[ $shared_cpus == 0 && $cpus -ge 2 ]]; then
     defaults+=(pipeline.fused_cpu=$((cpus - 1)))
     E2E_SIDE_CPUS="0-$((cpus - 2))"
+    listen_idle=(--idle-sleep-us 50)
+else
+    listen_idle=()
 fi
 
 # trial LABEL NETWORK RATE SETTINGS...: one run; NETWORK is lo, veth-standard or veth-xdp.
@@ -91,7 +96,7 @@ trial() {
     local venue
     for venue in "${venues[@]}"; do e2e_generate "$trial_bin" "$dir" "$venue" "$per_venue_rate" "$messages" "$ns_a"; done
     e2e_main_toml "$dir/main.toml" "$group" "${venues[@]}" -- "${defaults[@]}" "${settings[@]}" "$@"
-    ${ns_b:+ip netns exec "$ns_b"} $(e2e_side) "$trial_bin" listen --channel "$group" --iface "$listen_iface" \
+    ${ns_b:+ip netns exec "$ns_b"} $(e2e_side) "$trial_bin" listen --channel "$group" --iface "$listen_iface" "${listen_idle[@]}" \
         --format stats --exit-on-end >"$dir/listen.out" 2>"$dir/listen.err" &
     local listen=$!
     E2E_PIDS+=($listen)
