@@ -22,6 +22,30 @@ import TickwireTransport
         var targets: [String] = []
     }
 
+    /// Confirms the subscription and sends the first diff (101...105).
+    static func answerSubscription(_ state: Script) -> (WebSocketServer, VenueServerEvent) -> Void {
+        { server, event in
+            guard case .text(let client, let text) = event, text.contains(#""method":"SUBSCRIBE""#) else { return }
+            state.client = client
+            server.send(#"{"result":null,"id":1}"#, to: client)
+            server.send(depth(101, 105, bids: [("100.00", "1.0")], asks: [("101.00", "2.0")]), to: client)
+        }
+    }
+
+    /// BTCUSDT on Binance spot, WebSocket and REST both served by the loopback server on `port`.
+    static func config(port: UInt16) -> String {
+        """
+        adapter = "binance-spot"
+        ws_url = "ws://127.0.0.1:\(port)"
+        rest_url = "http://127.0.0.1:\(port)"
+        symbols = ["BTCUSDT"]
+        depth = 100
+        streams = ["depth@100ms"]
+        [scales]
+        BTCUSDT = { price = 2, quantity = 5 }
+        """
+    }
+
     @Test func restSnapshotAfterA429ThenGapThenNewSnapshot() throws {
         let state = Script()
         let server = try VenueServer(
@@ -55,22 +79,8 @@ import TickwireTransport
                 state.phase += 1
                 state.phaseChanged = .now
             },
-            script: { server, event in
-                guard case .text(let client, let text) = event, text.contains(#""method":"SUBSCRIBE""#) else { return }
-                state.client = client
-                server.send(#"{"result":null,"id":1}"#, to: client)
-                server.send(Self.depth(101, 105, bids: [("100.00", "1.0")], asks: [("101.00", "2.0")]), to: client)
-            })
-        let config = """
-            adapter = "binance-spot"
-            ws_url = "ws://127.0.0.1:\(server.port)"
-            rest_url = "http://127.0.0.1:\(server.port)"
-            symbols = ["BTCUSDT"]
-            depth = 100
-            streams = ["depth@100ms"]
-            [scales]
-            BTCUSDT = { price = 2, quantity = 5 }
-            """
+            script: Self.answerSubscription(state))
+        let config = Self.config(port: server.port)
         let started = ContinuousClock.now
         let run = try runFeed(configText: config, options: FeedOptions(runOnce: true, idleSleepMicroseconds: 50), timeout: .seconds(20))
         #expect(run.stop == .connectionEnded(code: 1000, reason: "server closed the connection (1000)"))
@@ -125,22 +135,8 @@ extension BinanceFeedTests {
                     state.phase = 2
                 }
             },
-            script: { server, event in
-                guard case .text(let client, let text) = event, text.contains(#""method":"SUBSCRIBE""#) else { return }
-                state.client = client
-                server.send(#"{"result":null,"id":1}"#, to: client)
-                server.send(Self.depth(101, 105, bids: [("100.00", "1.0")], asks: [("101.00", "2.0")]), to: client)
-            })
-        let config = """
-            adapter = "binance-spot"
-            ws_url = "ws://127.0.0.1:\(server.port)"
-            rest_url = "http://127.0.0.1:\(server.port)"
-            symbols = ["BTCUSDT"]
-            depth = 100
-            streams = ["depth@100ms"]
-            [scales]
-            BTCUSDT = { price = 2, quantity = 5 }
-            """
+            script: Self.answerSubscription(state))
+        let config = Self.config(port: server.port)
         let run = try runFeed(configText: config, options: FeedOptions(runOnce: true, idleSleepMicroseconds: 50, snapshotTimeout: .milliseconds(500)),
                               timeout: .seconds(30))
         #expect(run.stop == .connectionEnded(code: 1000, reason: "server closed the connection (1000)"))

@@ -14,21 +14,12 @@ import TickwireTestSupport
         let directory = temporaryDirectory()
         let notifySocket = "@tickwire-test-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         let notifications = try UnixDatagramListener(address: notifySocket)
-        let simulator = try RunningTickwire(["simulate", "--venue", "bybit-linear", "--symbols", "BTCUSDT", "--rate", "1000",
-                                             "--price-scale", "2", "--quantity-scale", "3"])
+        let (simulator, url) = try GeneratedVenue.bybit.startSimulator(messages: nil, rate: 1000)
         defer { kill(simulator.process.processIdentifier, SIGKILL) }
-        let listening = try #require(try simulator.waitForLines(1).first)
-        try writeFile(directory + "/bybit.toml", """
-            adapter = "bybit-linear"
-            ws_url = "\(listening.dropFirst("listening ".count).dropLast())/v5/public/linear"
-            symbols = ["BTCUSDT"]
-            depth = 50
-            [scales]
-            BTCUSDT = { price = 2, quantity = 3 }
-            """)
+        let venueFile = try GeneratedVenue.bybit.config(url: url, in: directory)
         // WATCHDOG_USEC of 0.4 s: the health thread checks the stages every 0.2 s.
         let run = try RunningTickwire(environment: ["NOTIFY_SOCKET": notifySocket, "WATCHDOG_USEC": "400000"], [
-            "run", "--venue", directory + "/bybit.toml", "--channel", "239.66.1.1:31201", "--iface", "lo",
+            "run", "--venue", venueFile, "--channel", "239.66.1.1:31201", "--iface", "lo",
             "--topology", "staged", "--idle", "spin-park:1000:50", "--metrics", "127.0.0.1:0"])
         defer { kill(run.process.processIdentifier, SIGKILL) }
 

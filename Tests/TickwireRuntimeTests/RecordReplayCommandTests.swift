@@ -85,18 +85,8 @@ import TickwireTestSupport
     @Test(arguments: ["none", "gzip", "zstd"])
     func aRecorderKilledMidRunLeavesReadableWholeLines(_ compression: String) throws {
         let directory = temporaryDirectory()
-        let simulator = try RunningTickwire(["simulate", "--venue", "bybit-linear", "--symbols", "BTCUSDT", "--rate", "5000",
-                                             "--price-scale", "2", "--quantity-scale", "3", "--seed", "7"])
-        let listening = try #require(try simulator.waitForLines(1).first { $0.hasPrefix("listening ") })
-        let config = directory + "/bybit-linear.toml"
-        try writeFile(config, """
-            adapter = "bybit-linear"
-            ws_url = "\(listening.dropFirst("listening ".count).dropLast())/v5/public/linear"
-            symbols = ["BTCUSDT"]
-            depth = 50
-            [scales]
-            BTCUSDT = { price = 2, quantity = 3 }
-            """)
+        let (simulator, url) = try GeneratedVenue.bybit.startSimulator(messages: nil, rate: 5000)
+        let config = try GeneratedVenue.bybit.config(url: url, in: directory)
         let recorder = try RunningTickwire(["record", "--config", config, "--out", directory + "/recording", "--compress", compression])
         let folder = directory + "/recording"
         let grew = waitUntil(seconds: 30) {
