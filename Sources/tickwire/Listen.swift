@@ -26,7 +26,7 @@ struct Listen: ParsableCommand {
             packet and message rates, duplicates, gaps, retransmissions, snapshot recoveries, \
             kernel drops and the send->receive latency (p50/p99/p99.9/max). \
             Exit status: 0 on SIGINT/SIGTERM or, with --exit-on-end, once the channel's session \
-            ended; 1 when the sockets cannot be set up; 2 for bad arguments.
+            ended; 1 when the sockets cannot be set up or --latency-histogram cannot be written; 2 for bad arguments.
             """
     )
 
@@ -54,6 +54,9 @@ struct Listen: ParsableCommand {
     var maxPacketSize: String?
     @Flag(name: .customLong("exit-on-end"), help: "Exit 0 once the channel has sent end of session.")
     var exitOnEnd = false
+    @Option(name: .customLong("latency-histogram"),
+            help: ArgumentHelp("At exit, write the latency histograms of table/stats here (rows per bucket; docs/BENCHMARKS.md).", valueName: "file"))
+    var latencyHistogram: String?
 
     @Argument(parsing: .allUnrecognized, help: .hidden)
     var unrecognized: [String] = []
@@ -88,11 +91,15 @@ struct Listen: ParsableCommand {
         let packetSize = integerOption(maxPacketSize, "--max-packet-size", in: WireProtocol.packetHeaderSize...WireProtocol.largestPacketSize,
                                        default: 2048, fail: usageError)
         let groups = channelGroups(channel, channelB, snapshot, fail: usageError)
+        if let latencyHistogram {
+            if format == .jsonl { usageError("--latency-histogram needs --format stats or table (jsonl keeps no latencies)") }
+            LatencyHistogramFile.prepare(latencyHistogram, fail: usageError)
+        }
         return ListenOptions(
             lineA: groups.lineA, lineB: groups.lineB, snapshot: groups.snapshot,
             retransmit: endpointOption(retransmit, "--retransmit", multicast: false, fail: usageError),
             interface: iface, backend: backend, format: format, levels: levels, maxPacketSize: packetSize,
-            idleSleepMicroseconds: sleepMicroseconds, exitOnEnd: exitOnEnd)
+            idleSleepMicroseconds: sleepMicroseconds, exitOnEnd: exitOnEnd, latencyHistogram: latencyHistogram)
     }
 
     private func usageError(_ message: String) -> Never {
@@ -100,7 +107,7 @@ struct Listen: ParsableCommand {
             error: tickwire listen: \(message)
             Usage: tickwire listen --channel GROUP:PORT [--channel-b GROUP:PORT] [--snapshot GROUP:PORT] [--retransmit HOST:PORT]
                                    [--iface NAME] [--backend socket|xdp] [--format jsonl|table|stats] [--depth N]
-                                   [--max-packet-size BYTES] [--idle-sleep-us US] [--exit-on-end]
+                                   [--max-packet-size BYTES] [--idle-sleep-us US] [--exit-on-end] [--latency-histogram FILE]
               See 'tickwire listen --help'.
             """)
         Glibc.exit(2)
@@ -119,6 +126,7 @@ struct ListenOptions {
     var maxPacketSize: Int
     var idleSleepMicroseconds: UInt32
     var exitOnEnd: Bool
+    var latencyHistogram: String?
 }
 
 /// Sends retransmission requests from the socket the answers come back to.
@@ -189,14 +197,14 @@ struct ListenRunner {
         if let retransmission, let service = options.retransmit {
             var client = try FeedClient(configuration: configuration, handler: output,
                                         requester: SocketRetransmissionRequester(socket: retransmission, service: service))
-            loop(&client)
+            try loop(&client)
         } else {
             var client = try FeedClient(configuration: configuration, handler: output, requester: NoRetransmission())
-            loop(&client)
+            try loop(&client)
         }
     }
 
-    private func loop<Requester: RetransmissionRequester>(_ client: inout FeedClient<ListenOutput, Requester>) {
+    private func loop<Requester: RetransmissionRequester>(_ client: inout FeedClient<ListenOutput, Requester>) throws {
         let answers = UnsafeMutableRawBufferPointer.allocate(byteCount: 65_536, alignment: 64)
         defer { answers.deallocate() }
         var nextReport = ctw_monotonic_ns() + reportInterval
@@ -231,6 +239,10 @@ struct ListenRunner {
         }
         report(client, since: &last, now: ctw_monotonic_ns())
         printError("listen: end: \(summary(client.counters)); \(client.handler.latencySummary())")
+        if let path = options.latencyHistogram, !LatencyHistogramFile.write(path, client.handler.latencyHistograms) {
+            printError("error: tickwire listen: cannot write --latency-histogram \(path)")
+            throw ExitCode(1)
+        }
     }
 
     /// XDP delivers every steered port on one socket: the destination says which line it is.

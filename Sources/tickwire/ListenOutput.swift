@@ -86,6 +86,12 @@ struct ListenOutput: FeedHandler {
             + (updateLatency.totalCount > 0 ? "; venue frame received->book rebuilt " + latencyPercentiles(updateLatency) : "")
     }
 
+    /// The histograms behind `latencySummary`, named for `--latency-histogram`.
+    var latencyHistograms: [(name: String, histogram: Histogram<UInt64>)] {
+        [("packet_sent_to_received", latency), ("frame_received_to_packet_sent", publisherLatency),
+         ("frame_received_to_book_rebuilt", updateLatency)]
+    }
+
     func renderTable(status: String) -> String { top.render(status: status) }
 }
 

@@ -68,6 +68,9 @@ struct Run: ParsableCommand {
     @Option(name: .customLong("idle-sleep-us"),
             help: ArgumentHelp("Same as --idle spin-park:0:US (kept for scripts).", valueName: "us"))
     var idleSleep: String?
+    @Option(name: .customLong("latency-histogram"),
+            help: ArgumentHelp("At exit, write the receive->send latency histograms here (rows per bucket; docs/BENCHMARKS.md).", valueName: "file"))
+    var latencyHistogram: String?
 
     @Argument(parsing: .allUnrecognized, help: .hidden)
     var unrecognized: [String] = []
@@ -127,6 +130,11 @@ struct Run: ParsableCommand {
             throw exit(1, "error: tickwire run: \(error)")
         }
         report(summary, logger)
+        if let latencyHistogram, !LatencyHistogramFile.write(latencyHistogram, [
+            ("frame_received_to_packet_sent", summary.latency.fromReceiveStamp), ("read_returned_to_packet_sent", summary.latency.fromRead),
+        ]) {
+            throw exit(summary.exitStatus != 0 ? summary.exitStatus : 1, "error: tickwire run: cannot write --latency-histogram \(latencyHistogram)")
+        }
         if summary.exitStatus != 0 { throw exit(summary.exitStatus) }
         logWriter.close()
     }
@@ -207,6 +215,7 @@ struct Run: ParsableCommand {
             settings.pipeline.idle = micros == 0 ? .busySpin : .spinThenPark(spins: 0, microseconds: micros)
         }
         settings.pipeline.runOnce = once || settings.pipeline.runOnce
+        if let latencyHistogram { LatencyHistogramFile.prepare(latencyHistogram, fail: usageError) }
         // Rings, books and history on the NIC's node when it has one (several nodes only).
         if let interface = settings.sender.interface, ctw_numa_available() >= 0, ctw_numa_max_node() > 0,
            let node = InterfaceChecks.deviceNumaNode(interface: interface), node >= 0 {
@@ -225,7 +234,7 @@ struct Run: ParsableCommand {
     }
 
     private func usageError(_ message: String) -> Never {
-        printError("error: tickwire run: \(message)\nUsage: tickwire run --config main.toml [--sender standard|xdp] [--iface NAME] [--topology staged|fused] [--once]\n       tickwire run --venue FILE [--venue FILE…] --channel GROUP:PORT [--channel-b GROUP:PORT] [--snapshot GROUP:PORT] [--retransmit HOST:PORT] [--sender standard|xdp] [--iface NAME] [--once]\n  See 'tickwire run --help'.")
+        printError("error: tickwire run: \(message)\nUsage: tickwire run --config main.toml [--sender standard|xdp] [--iface NAME] [--topology staged|fused] [--once] [--latency-histogram FILE]\n       tickwire run --venue FILE [--venue FILE…] --channel GROUP:PORT [--channel-b GROUP:PORT] [--snapshot GROUP:PORT] [--retransmit HOST:PORT] [--sender standard|xdp] [--iface NAME] [--once]\n  See 'tickwire run --help'.")
         Glibc.exit(2)
     }
 

@@ -21,6 +21,9 @@ import Glibc
         (["--channel", "239.1.1.1:3000", "--snapshot", "239.1.1.1:3000"], "must be different group:port pairs"),
         (["--channel", "239.1.1.1:3000", "--retransmit", "publisher:4000"], "expected HOST:PORT"),
         (["--channel", "239.1.1.1:3000", "--frobnicate"], "unknown option '--frobnicate'"),
+        (["--channel", "239.1.1.1:3000", "--format", "stats", "--latency-histogram", "/nonexistent/latency.txt"],
+         "--latency-histogram: cannot create /nonexistent/latency.txt: No such file or directory"),
+        (["--channel", "239.1.1.1:3000", "--latency-histogram", "/tmp/latency.txt"], "--latency-histogram needs --format stats or table"),
     ])
     func aBadArgumentIsAUsageErrorWithExitCode2(arguments: [String], message: String) throws {
         let (status, output) = try runTickwire(["listen"] + arguments)

@@ -16,6 +16,8 @@ import Testing
         (["--venue", "v.toml", "--channel", "239.1.1.1:3000", "--channel-id", "65535"], "--channel-id: expected an integer in 1...65534"),
         (["--venue", "v.toml", "--channel", "239.1.1.1:3000", "--sender", "dpdk"], "--sender"),
         (["--venue", "v.toml", "--channel", "239.1.1.1:3000", "--frobnicate"], "unknown option '--frobnicate'"),
+        (["--venue", "v.toml", "--channel", "239.1.1.1:3000", "--latency-histogram", "/nonexistent/latency.txt"],
+         "--latency-histogram: cannot create /nonexistent/latency.txt: No such file or directory"),
     ])
     func aBadArgumentIsAUsageErrorWithExitCode2(arguments: [String], message: String) throws {
         let (status, output) = try runTickwire(["run"] + arguments)
