@@ -27,6 +27,9 @@
 #   techniques  one variable at a time against the default configuration (fused, 50k msg/s):
 #           mlockall, affinity, huge pages, batching (256 vs 1), prefetch, SCHED_FIFO;
 #   peers   the default configuration with each --peer binary (e.g. release without LTO, PGO).
+# --keep DIR keeps every trial's folder (DIR/LABEL.TIME/) with its outputs, and there the latency
+# histograms run and listen write at exit (run-latency.txt, listen-latency.txt; format in
+# docs/BENCHMARKS.md) for `scripts/plot-benchmarks.sh --e2e DIR`.
 # Loss = listen's gaps or packets lost or kernel drops > 0, or run's dropped events, books
 # invalidated by ring overflow or packets refused by the full packet ring.
 # Every figure is printed at the end as `RESULT <name> <value> <unit>`; ratios are named
@@ -50,7 +53,7 @@ while [[ $# -gt 0 ]]; do
         --only-peers) paced=0 ramp=0 techniques=0 veth=0 ;;
         --keep) keep="$2"; shift ;;
         --shared-cpus) shared_cpus=1 ;;
-        -h|--help) sed -n "2,35p" "$0"; exit 0 ;;
+        -h|--help) sed -n "2,38p" "$0"; exit 0 ;;
         *) echo "bench-e2e.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
     esac
     shift
@@ -96,13 +99,18 @@ trial() {
     local venue
     for venue in "${venues[@]}"; do e2e_generate "$trial_bin" "$dir" "$venue" "$per_venue_rate" "$messages" "$ns_a"; done
     e2e_main_toml "$dir/main.toml" "$group" "${venues[@]}" -- "${defaults[@]}" "${settings[@]}" "$@"
+    # Kept trials keep the whole latency distributions too (binaries older than the option: not).
+    local run_histogram=() listen_histogram=()
+    if [[ -n "$keep" ]] && "$trial_bin" run --help 2>&1 | grep -q -- --latency-histogram; then
+        run_histogram=(--latency-histogram "$dir/run-latency.txt") listen_histogram=(--latency-histogram "$dir/listen-latency.txt")
+    fi
     ${ns_b:+ip netns exec "$ns_b"} $(e2e_side) "$trial_bin" listen --channel "$group" --iface "$listen_iface" "${listen_idle[@]}" \
-        --format stats --exit-on-end >"$dir/listen.out" 2>"$dir/listen.err" &
+        --format stats --exit-on-end "${listen_histogram[@]}" >"$dir/listen.out" 2>"$dir/listen.err" &
     local listen=$!
     E2E_PIDS+=($listen)
     sleep 0.3   # joined before the first packet
     local status=0
-    ${ns_a:+ip netns exec "$ns_a"} "$trial_bin" run --config "$dir/main.toml" --once >"$dir/run.out" 2>"$dir/run.err" &
+    ${ns_a:+ip netns exec "$ns_a"} "$trial_bin" run --config "$dir/main.toml" --once "${run_histogram[@]}" >"$dir/run.out" 2>"$dir/run.err" &
     E2E_PIDS+=($!)
     e2e_wait_pid $! $((seconds * 10 + 60)) || status=$?
     e2e_wait_pid "$listen" 20 || true

@@ -7,7 +7,11 @@ scripts/plot-benchmarks.sh, which installs matplotlib into a venv).
                     the paced runs pooled) and cryptofeed-rate.png (delivered vs offered rate
                     in the ramp, a cross where a client stopped keeping up)
   --e2e DIR         a folder kept by `scripts/bench-e2e.sh --keep DIR`: e2e-rate.png (the
-                    fused ramp's measured msgs/s and latency p50/p99 per offered rate)
+                    fused ramp's measured msgs/s and latency p50/p99 per offered rate),
+                    e2e-latency-cdf-stages.png (each latency leg of the 50k msg/s loopback runs,
+                    both topologies) and e2e-latency-cdf-senders.png (loopback, veth standard,
+                    veth AF_XDP), from the histograms run and listen wrote with
+                    --latency-histogram (every run of a scenario pooled)
   --out DIR         where the PNGs go (default docs/img)
 """
 import argparse
@@ -81,7 +85,86 @@ def cryptofeed_plots(folder, out):
     plt.close(figure)
 
 
+# --latency-histogram rows: "histogram value_ns count cumulative_count fraction".
+STAGES = [('run-latency.txt', 'read_returned_to_packet_sent', 'internal: read returned -> packet sent', 'tab:blue'),
+          ('run-latency.txt', 'frame_received_to_packet_sent', 'wire: kernel receive stamp -> packet sent', 'tab:orange'),
+          ('listen-latency.txt', 'packet_sent_to_received', 'listener: packet sent -> received', 'tab:green'),
+          ('listen-latency.txt', 'frame_received_to_book_rebuilt', 'whole: kernel receive stamp -> book rebuilt in listen', 'tab:red')]
+SENDERS = [('fused_lo_50k', 'loopback (standard sender)', 'tab:blue'),
+           ('fused_veth_standard_50k', 'veth, standard sender (sendmmsg)', 'tab:orange'),
+           ('fused_veth_xdp_50k', 'veth, AF_XDP sender', 'tab:green')]
+
+
+def pooled_histogram(folder, label, file, name):
+    """{value_ns: count} of histogram NAME over every kept run of scenario LABEL."""
+    counts = {}
+    for path in glob.glob(os.path.join(folder, f'{label}.*', file)):
+        for line in open(path):
+            fields = line.split()
+            if len(fields) == 5 and fields[0] == name:
+                counts[int(fields[1])] = counts.get(int(fields[1]), 0) + int(fields[2])
+    return counts
+
+
+def histogram_cdf(axes, counts, label, color, style):
+    """The CDF (left axis) and the fraction above each value (right axis, log: the tail)."""
+    if not counts:
+        return False
+    values = sorted(counts)
+    total = sum(counts.values())
+    cumulative, fractions = 0, []
+    for value in values:
+        cumulative += counts[value]
+        fractions.append(cumulative / total)
+    micros = [value / 1000 for value in values]
+    axes[0].step(micros, fractions, style, where='post', color=color, label=f'{label} (n={total})', linewidth=1.3)
+    # 1 - F down to the last sample's 1/total (the final step is 0: not drawable on a log axis).
+    axes[1].step(micros[:-1], [1 - f for f in fractions[:-1]], style, where='post', color=color, linewidth=1.3)
+    return True
+
+
+def cdf_figure(title, curves, path):
+    figure, axes = plt.subplots(1, 2, figsize=(12, 4.8))
+    drawn = [histogram_cdf(axes, *curve) for curve in curves]
+    if not any(drawn):
+        plt.close(figure)
+        return False
+    for axis in axes:
+        axis.set_xscale('log')
+        axis.set_xlabel('latency (µs, log scale)')
+        axis.grid(True, which='both', alpha=0.3)
+    axes[0].set_ylabel('fraction of samples at or below')
+    axes[1].set_yscale('log')
+    axes[1].set_ylabel('fraction above (log: the tail)')
+    figure.legend(*axes[0].get_legend_handles_labels(), fontsize=8, loc='lower center', ncol=2)
+    figure.suptitle(title)
+    figure.tight_layout(rect=(0, 0.14, 1, 1))
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+    return True
+
+
+def e2e_latency_plots(folder, out):
+    curves = []
+    for label, style, topology in [('fused_lo_50k', '-', 'fused'), ('staged_lo_50k', '--', 'staged')]:
+        for file, name, stage, color in STAGES:
+            curves.append((pooled_histogram(folder, label, file, name), f'{topology}, {stage}', color, style))
+    if not cdf_figure('tickwire run -> listen, 50k msg/s on loopback: latency per leg (solid fused, dashed staged)',
+                      curves, os.path.join(out, 'e2e-latency-cdf-stages.png')):
+        print(f'plot-benchmarks: no run/listen-latency.txt of fused_lo_50k or staged_lo_50k in {folder}')
+    curves = []
+    for label, sender, color in SENDERS:
+        curves.append((pooled_histogram(folder, label, 'run-latency.txt', 'frame_received_to_packet_sent'),
+                       f'{sender}: kernel receive stamp -> packet sent', color, '-'))
+        curves.append((pooled_histogram(folder, label, 'listen-latency.txt', 'packet_sent_to_received'),
+                       f'{sender}: packet sent -> received by listen', color, '--'))
+    if not cdf_figure('tickwire run (fused) -> listen, 50k msg/s: latency per sender (solid in run, dashed on the wire)',
+                      curves, os.path.join(out, 'e2e-latency-cdf-senders.png')):
+        print(f'plot-benchmarks: no run/listen-latency.txt of the sender scenarios in {folder}')
+
+
 def e2e_plots(folder, out):
+    e2e_latency_plots(folder, out)
     # bench-e2e.sh's ramp: fused_lo_rate_RATE.tsv, "msgs/s int_p50 int_p99 int_p999 int_max ..." per run.
     steps = []
     for path in glob.glob(os.path.join(folder, 'fused_lo_rate_*.tsv')):
