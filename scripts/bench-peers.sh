@@ -8,7 +8,7 @@
 #
 # Environment: BENCH_RUNS (runs per side, default 5), BENCH_SCRATCH (build outputs,
 # default .build-bench/), RING_ITEMS / RING_ROUND_TRIPS (per run, defaults 30M / 1M).
-# Arguments: the sections to run (ring, json, senders); default all. SENDER_SECONDS: per run (2).
+# Arguments: the sections to run (ring, json, senders, book); default all. SENDER_SECONDS: per run (2).
 set -euo pipefail
 shopt -s inherit_errexit  # a failing build inside $(...) must stop the script too
 
@@ -389,6 +389,94 @@ senders_section() {
     record_result senders_xdp_median "$xd_median" packets/s
     record_result senders_c_libxdp_best "$cx_best" packets/s
     record_result senders_c_libxdp_median "$cx_median" packets/s
+}
+
+# ---- Order book: Tickwire OrderBook vs naive Swift books ------------------------------------
+
+# The book benchmarks and their naive peers live in Benchmarks/CoreBenchmarks/BookBenchmarks.swift;
+# each run here is one `swift package benchmark` process over them, and a figure is that run's
+# p50. Rows: figure|Tickwire benchmark:ops|naive dictionary:ops|naive sorted array:ops, where ops
+# is the benchmark's operations per iteration (its scalingFactor: the JMH export reports time
+# per iteration, unscaled).
+BOOK_FIGURES=(
+    "update|BookUpdateTopWeighted1000Levels:1000|NaiveDictionaryBookUpdateTopWeighted1000Levels:1000|NaiveSortedArrayBookUpdateTopWeighted1000Levels:1000"
+    "snapshot|BookSnapshotApply1000LevelsPerSide:1|NaiveDictionaryBookSnapshotApply1000LevelsPerSide:1|"
+    "snapshot_5000|BookSnapshotApply5000LevelsPerSide:1|NaiveDictionaryBookSnapshotApply5000LevelsPerSide:1|"
+    "read|BookBestAndTop10Read:1000|NaiveDictionaryBookBestAndTop10Read:1|"
+)
+
+# book_p50s JMH_FILE -> "NAME p50_ns_per_iteration" per benchmark (JMH reports µs per iteration).
+book_p50s() {
+    python3 - "$1" <<'PY'
+import json, sys
+for benchmark in json.load(open(sys.argv[1])):
+    name = benchmark["benchmark"].rsplit(".", 1)[-1]
+    wall = benchmark.get("secondaryMetrics", {}).get("Time (wall clock)")
+    if wall:
+        print(name, wall["scorePercentiles"]["50.0"] * 1000)
+PY
+}
+
+book_section() {
+    echo "== Order book: Tickwire OrderBook vs a naive dictionary book and a naive sorted-array book"
+    echo "   package-benchmark (release), Benchmarks/CoreBenchmarks/BookBenchmarks.swift; a figure is one"
+    echo "   run's p50 per operation; $RUNS runs (each one 'swift package benchmark' process)"
+    local out=$PEERS_OUT/book filter=''
+    rm -rf "$out"
+    mkdir -p "$out"
+    local row figure cell
+    for row in "${BOOK_FIGURES[@]}"; do
+        IFS='|' read -r figure cells <<<"$row"
+        for cell in ${cells//|/ }; do filter+="${filter:+|}${cell%%:*}"; done
+    done
+    local run
+    for ((run = 1; run <= RUNS; run++)); do
+        swift package --scratch-path "$SCRATCH/package-benchmark" --allow-writing-to-directory "$out" benchmark \
+            --target CoreBenchmarks --filter "^($filter)\$" --format jmh --path "$out/run$run" --no-progress --quiet >/dev/null
+        book_p50s "$out/run$run/Current_run.jmh.json" >"$out/run$run.p50"
+    done
+
+    # ns_per_op_runs NAME:OPS -> that benchmark's p50 per operation in every run.
+    ns_per_op_runs() {
+        local name=${1%%:*} ops=${1##*:} run
+        for ((run = 1; run <= RUNS; run++)); do
+            awk -v name="$name" -v ops="$ops" '$1 == name { printf "%.2f\n", $2 / ops; found = 1 }
+                END { if (!found) { print "book: no result for " name > "/dev/stderr"; exit 1 } }' "$out/run$run.p50"
+        done
+    }
+
+    echo
+    printf '| %-40s | %-21s | %-21s | %-21s |\n' "ns/op (best / median)" "Tickwire book" "naive dictionary" "naive sorted array"
+    printf '|%s|%s|%s|%s|\n' "------------------------------------------" "-----------------------" "-----------------------" "-----------------------"
+    local -A label=([update]="level update, 1000 levels, top-weighted" [snapshot]="snapshot apply, 1000 levels a side"
+                    [snapshot_5000]="snapshot apply, 5000 levels a side" [read]="best bid/ask + top 10 a side")
+    local tickwire dictionary sorted stats t_best t_median d_best d_median s_best s_median
+    for row in "${BOOK_FIGURES[@]}"; do
+        IFS='|' read -r figure tickwire dictionary sorted <<<"$row"
+        stats=$(ns_per_op_runs "$tickwire")
+        read -r t_best t_median <<<"$(best_median lower $stats)"
+        stats=$(ns_per_op_runs "$dictionary")
+        read -r d_best d_median <<<"$(best_median lower $stats)"
+        s_best=- s_median=-
+        if [[ -n $sorted ]]; then
+            stats=$(ns_per_op_runs "$sorted")
+            read -r s_best s_median <<<"$(best_median lower $stats)"
+        fi
+        printf '| %-40s | %21s | %21s | %21s |\n' "${label[$figure]}" "$t_best / $t_median" "$d_best / $d_median" \
+            "$([[ -n $sorted ]] && echo "$s_best / $s_median" || echo -)"
+        # > 1: the Tickwire book takes less time per operation than the naive one.
+        record_result "book_${figure}_vs_naive_dict" "$(ratio "$d_median" "$t_median")" ratio
+        record_result "book_${figure}_vs_naive_dict_best" "$(ratio "$d_best" "$t_best")" ratio
+        if [[ -n $sorted ]]; then
+            record_result "book_${figure}_vs_naive_sorted_array" "$(ratio "$s_median" "$t_median")" ratio
+            record_result "book_${figure}_vs_naive_sorted_array_best" "$(ratio "$s_best" "$t_best")" ratio
+            record_result "book_${figure}_naive_sorted_array_median" "$s_median" ns/op
+        fi
+        record_result "book_${figure}_tickwire_best" "$t_best" ns/op
+        record_result "book_${figure}_tickwire_median" "$t_median" ns/op
+        record_result "book_${figure}_naive_dict_median" "$d_median" ns/op
+    done
+    echo
 }
 
 # ---- main -----------------------------------------------------------------------------------
