@@ -31,20 +31,38 @@ public struct RecordedFrames {
     /// Files whose compressed stream ended early (their complete members or frames were read).
     public private(set) var truncatedFiles: [String] = []
 
+    /// One file of a recording, decompressed (what `decoded(_:path:)` makes of its bytes).
+    public struct Part {
+        public var path: String
+        public var bytes: [UInt8]
+        /// Its compressed stream ended early (the complete members or frames were kept).
+        public var truncated: Bool
+        public init(path: String, bytes: [UInt8], truncated: Bool) {
+            self.path = path
+            self.bytes = bytes
+            self.truncated = truncated
+        }
+    }
+
     public init(paths: [String]) throws(ReplayError) {
         guard !paths.isEmpty else { throw ReplayError("no input file") }
+        var parts: [Part] = []
+        for path in paths { parts.append(try Self.decoded(Self.read(path), path: path)) }
+        self.init(parts: parts)
+    }
+
+    /// Indexes the lines of one recording's parts, in order: the step that takes the recorded
+    /// bytes as they are (`init(paths:)` reads and decompresses the files first).
+    public init(parts: [Part]) {
         var contents: [(path: String, bytes: [UInt8])] = []
-        var truncated: [String] = []
         var cutOff = 0
-        for path in paths {
-            let file = try Self.read(path)
-            var content = file.bytes
-            if file.truncated { truncated.append(path) }
+        for part in parts {
+            var content = part.bytes
             if let last = content.last, last != 10 {
                 cutOff += 1
                 while let end = content.last, end != 10 { content.removeLast() }
             }
-            contents.append((path, content))
+            contents.append((part.path, content))
         }
         // Sized up front: loading allocates the same whatever the number of lines.
         var bytes: [UInt8] = []
@@ -95,13 +113,13 @@ public struct RecordedFrames {
                 }
             }
         }
-        files = paths
+        files = parts.map(\.path)
         self.bytes = bytes
         self.lines = lines
         garbledLines = garbled
         self.firstGarbled = firstGarbled
         cutOffLines = cutOff
-        truncatedFiles = truncated
+        truncatedFiles = parts.filter(\.truncated).map(\.path)
     }
 
     /// The session id of a replay: the first line's receive time, so every replay of one
@@ -109,8 +127,8 @@ public struct RecordedFrames {
     /// session began before its first frame arrived).
     public var session: UInt64 { lines.first?.receiveTime ?? 1 }
 
-    /// The file's bytes, decompressed when they start with the gzip or zstd magic.
-    static func read(_ path: String) throws(ReplayError) -> (bytes: [UInt8], truncated: Bool) {
+    /// The file's bytes, as stored.
+    static func read(_ path: String) throws(ReplayError) -> [UInt8] {
         let descriptor = open(path, O_RDONLY | O_CLOEXEC)
         guard descriptor >= 0 else { throw ReplayError("cannot open \(path): \(String(cString: strerror(errno)))") }
         defer { close(descriptor) }
@@ -128,6 +146,12 @@ public struct RecordedFrames {
             used += got
         }
         raw.removeLast(raw.count - used)
+        return raw
+    }
+
+    /// A file's bytes as a part of the recording: decompressed when they start with the gzip
+    /// or zstd magic, else as they are.
+    public static func decoded(_ raw: [UInt8], path: String) throws(ReplayError) -> Part {
         let kind: ctw_compression_kind?
         if raw.count >= 2 && raw[0] == 0x1f && raw[1] == 0x8b {
             kind = CTW_COMPRESSION_GZIP
@@ -136,13 +160,13 @@ public struct RecordedFrames {
         } else {
             kind = nil
         }
-        guard let kind else { return (raw, false) }
+        guard let kind else { return Part(path: path, bytes: raw, truncated: false) }
         var output: UnsafeMutablePointer<UInt8>?
         var length = 0
         var truncated: Int32 = 0
         let status = raw.withUnsafeBytes { ctw_decompress_all(kind, $0.baseAddress, $0.count, &output, &length, &truncated) }
         guard status == 0, let output else { throw ReplayError("\(path): \(String(cString: ctw_compression_error()))") }
         defer { free(output) }
-        return (Array(UnsafeBufferPointer(start: output, count: length)), truncated != 0)
+        return Part(path: path, bytes: Array(UnsafeBufferPointer(start: output, count: length)), truncated: truncated != 0)
     }
 }
