@@ -1,3 +1,4 @@
+import CTickwire
 import TickwireCore
 
 /// CRC-32 (IEEE 802.3, reflected, as zlib's `crc32`), fed incrementally without allocation.
@@ -7,27 +8,13 @@ public struct CRC32: Sendable {
     public init() {}
 
     public mutating func update(_ bytes: UnsafeRawBufferPointer) {
-        var crc = ~value
-        for byte in bytes {
-            crc = crc32Table[Int((crc ^ UInt32(byte)) & 0xFF)] ^ (crc >> 8)
-        }
-        value = ~crc
+        value = ctw_crc32_update(value, bytes.baseAddress, bytes.count)
     }
 
     public mutating func update(_ text: String) {
         var text = text
         text.withUTF8 { update(UnsafeRawBufferPointer($0)) }
     }
-
-    mutating func update(byte: UInt8) {
-        withUnsafeBytes(of: byte) { update($0) }
-    }
-}
-
-private let crc32Table: [UInt32] = (0..<256).map { index -> UInt32 in
-    var crc = UInt32(index)
-    for _ in 0..<8 { crc = crc & 1 != 0 ? 0xEDB8_8320 ^ (crc >> 1) : crc >> 1 }
-    return crc
 }
 
 extension VenueChecksum {
@@ -48,47 +35,150 @@ extension VenueChecksum {
     /// with fewer levels simply contributes fewer entries. Numbers as OKX writes them: no
     /// trailing zeros ("3366" not "3366.0").
     static func okxChecksum(_ book: OrderBook, priceScale: Scale, quantityScale: Scale) -> UInt32 {
-        var crc = CRC32()
-        var first = true
-        func append(_ level: BookLevel) {
-            if !first { crc.update(byte: UInt8(ascii: ":")) }
-            first = false
-            appendDecimal(level.price.mantissa, scale: priceScale, trimmed: true, to: &crc)
-            crc.update(byte: UInt8(ascii: ":"))
-            appendDecimal(level.quantity.mantissa, scale: quantityScale, trimmed: true, to: &crc)
-        }
         withUnsafeTemporaryAllocation(of: BookLevel.self, capacity: 50) { levels in
             let bids = book.copyLevels(.bid, into: UnsafeMutableBufferPointer(rebasing: levels[0..<25]))
             let asks = book.copyLevels(.ask, into: UnsafeMutableBufferPointer(rebasing: levels[25..<50]))
-            for index in 0..<max(bids, asks) {
-                if index < bids { append(levels[index]) }
-                if index < asks { append(levels[25 + index]) }
+            return ChecksumText.crc32 { text in
+                func append(_ level: BookLevel) {
+                    text.makeRoomForLevel()
+                    text.appendDecimal(level.price.mantissa, scale: priceScale, trimmed: true)
+                    text.append(UInt8(ascii: ":"))
+                    text.appendDecimal(level.quantity.mantissa, scale: quantityScale, trimmed: true)
+                    text.append(UInt8(ascii: ":"))
+                }
+                for index in 0..<max(bids, asks) {
+                    if index < bids { append(levels[index]) }
+                    if index < asks { append(levels[25 + index]) }
+                }
+                text.dropLastSeparator()
             }
         }
-        return crc.value
     }
 
     /// Kraken v2: the top 10 asks (low to high) then the top 10 bids (high to low), each
     /// price and quantity written at the pair's precision with the point and leading zeros
     /// removed. The scales must equal the pair's `price_precision` / `qty_precision`.
     static func krakenChecksum(_ book: OrderBook) -> UInt32 {
-        var crc = CRC32()
-        // A mantissa at the pair's precision *is* the digits without the point; printing it
-        // as an integer also drops the leading zeros.
-        func append(_ level: BookLevel) {
-            appendDecimal(level.price.mantissa, scale: Scale(0), trimmed: false, to: &crc)
-            appendDecimal(level.quantity.mantissa, scale: Scale(0), trimmed: false, to: &crc)
-        }
-        book.forEachLevel(.ask, limit: 10, append)
-        book.forEachLevel(.bid, limit: 10, append)
-        return crc.value
-    }
-
-    private static func appendDecimal(_ mantissa: Int64, scale: Scale, trimmed: Bool, to crc: inout CRC32) {
-        withUnsafeTemporaryAllocation(byteCount: DecimalText.maxFormattedLength, alignment: 1) { buffer in
-            let length = DecimalText.format(mantissa, scale: scale, trimTrailingZeros: trimmed, into: buffer)
-            crc.update(UnsafeRawBufferPointer(rebasing: buffer[0..<length]))
+        ChecksumText.crc32 { text in
+            // A mantissa at the pair's precision *is* the digits without the point; printing it
+            // as an integer also drops the leading zeros.
+            func append(_ level: BookLevel) {
+                text.makeRoomForLevel()
+                text.appendDecimal(level.price.mantissa, scale: Scale(0), trimmed: false)
+                text.appendDecimal(level.quantity.mantissa, scale: Scale(0), trimmed: false)
+            }
+            book.forEachLevel(.ask, limit: 10, append)
+            book.forEachLevel(.bid, limit: 10, append)
         }
     }
+}
 
+/// A checksum's text, written into a stack buffer and hashed a buffer-full at a time (one
+/// CRC call per ~1 KiB instead of one per number). Numbers are written as `DecimalText.format`
+/// writes them, two digits per step and without its right-to-left scratch copy.
+struct ChecksumText: ~Copyable {
+    /// Stays within what `withUnsafeTemporaryAllocation` always puts on the stack.
+    static let capacity = 1024
+    /// The most one level writes: two numbers, two separators.
+    static let levelRoom = 2 * DecimalText.maxFormattedLength + 2
+
+    private let buffer: UnsafeMutablePointer<UInt8>
+    private var count = 0
+    private var crc = CRC32()
+
+    private init(buffer: UnsafeMutablePointer<UInt8>) { self.buffer = buffer }
+
+    /// The CRC-32 of the text `write` produces.
+    static func crc32(_ write: (inout ChecksumText) -> Void) -> UInt32 {
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: capacity) { storage in
+            var text = ChecksumText(buffer: storage.baseAddress!)
+            write(&text)
+            text.flush()
+            return text.crc.value
+        }
+    }
+
+    /// Call before each level: hashes what is buffered when a level might not fit.
+    @inline(__always)
+    mutating func makeRoomForLevel() {
+        if count > Self.capacity - Self.levelRoom { flush() }
+    }
+
+    /// Removes a trailing ":" (written after every level, the last one has none). The level
+    /// was written after `makeRoomForLevel`, so it is still in the buffer.
+    mutating func dropLastSeparator() {
+        if count > 0 && buffer[count - 1] == UInt8(ascii: ":") { count -= 1 }
+    }
+
+    @inline(__always)
+    mutating func append(_ byte: UInt8) {
+        buffer[count] = byte
+        count &+= 1
+    }
+
+    /// `mantissa` × 10^-scale; with `trimmed`, no trailing fraction zeros ("1.5", "2").
+    @inline(__always)
+    mutating func appendDecimal(_ mantissa: Int64, scale: Scale, trimmed: Bool) {
+        if mantissa < 0 { append(UInt8(ascii: "-")) }
+        var magnitude = mantissa.magnitude
+        var fractionDigits = Int(scale.digits)
+        if trimmed {
+            while fractionDigits >= 4 && magnitude % 10_000 == 0 {
+                magnitude /= 10_000
+                fractionDigits &-= 4
+            }
+            while fractionDigits > 0 && magnitude % 10 == 0 {
+                magnitude /= 10
+                fractionDigits &-= 1
+            }
+        }
+        guard fractionDigits > 0 else { return appendDigits(magnitude, count: Self.digitCount(magnitude)) }
+        let (whole, fraction) = magnitude.quotientAndRemainder(dividingBy: Self.powersOfTen[fractionDigits])
+        appendDigits(whole, count: Self.digitCount(whole))
+        append(UInt8(ascii: "."))
+        appendDigits(fraction, count: fractionDigits)
+    }
+
+    /// The last `digits` decimal digits of `value`, zero-padded on the left.
+    @inline(__always)
+    private mutating func appendDigits(_ value: UInt64, count digits: Int) {
+        var value = value
+        var position = count &+ digits
+        let pairs = UnsafeRawPointer(Self.digitPairs.utf8Start)
+        while position &- count >= 2 {
+            let (quotient, remainder) = value.quotientAndRemainder(dividingBy: 100)
+            position &-= 2
+            UnsafeMutableRawPointer(buffer + position).storeBytes(
+                of: pairs.loadUnaligned(fromByteOffset: Int(remainder) &* 2, as: UInt16.self), as: UInt16.self)
+            value = quotient
+        }
+        if position > count { buffer[count] = UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: value % 10) }
+        count &+= digits
+    }
+
+    /// Decimal digits of `value` (1 for 0).
+    @inline(__always)
+    static func digitCount(_ value: UInt64) -> Int {
+        // ⌊log10⌋ from the bit length (1233/4096 ≈ log10 2), corrected by one comparison;
+        // `value | 1` makes 0 count as 1 digit and never crosses a power of ten otherwise.
+        let bits = 64 &- (value | 1).leadingZeroBitCount
+        let guess = (bits &* 1233) &>> 12
+        return guess &+ ((value | 1) >= powersOfTen[guess] ? 1 : 0)
+    }
+
+    private static let powersOfTen: [UInt64] = [
+        1, 10, 100, 1_000, 10_000, 100_000, 1_000_000, 10_000_000, 100_000_000, 1_000_000_000, 10_000_000_000,
+        100_000_000_000, 1_000_000_000_000, 10_000_000_000_000, 100_000_000_000_000, 1_000_000_000_000_000,
+        10_000_000_000_000_000, 100_000_000_000_000_000, 1_000_000_000_000_000_000, 10_000_000_000_000_000_000,
+    ]
+
+    /// "00" "01" … "99": the two digits of each remainder by 100.
+    private static let digitPairs: StaticString =
+        "00010203040506070809101112131415161718192021222324252627282930313233343536373839404142434445464748495051525354555657585960616263646566676869707172737475767778798081828384858687888990919293949596979899"
+
+    private mutating func flush() {
+        guard count > 0 else { return }
+        crc.update(UnsafeRawBufferPointer(start: buffer, count: count))
+        count = 0
+    }
 }
