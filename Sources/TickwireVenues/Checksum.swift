@@ -79,8 +79,9 @@ extension VenueChecksum {
 struct ChecksumText: ~Copyable {
     /// Stays within what `withUnsafeTemporaryAllocation` always puts on the stack.
     static let capacity = 1024
-    /// The most one level writes: two numbers, two separators.
-    static let levelRoom = 2 * DecimalText.maxFormattedLength + 2
+    /// The most one level writes (two numbers, two separators) and the 7 bytes an 8-byte
+    /// digit store may write past its end.
+    static let levelRoom = 2 * DecimalText.maxFormattedLength + 2 + 7
 
     private let buffer: UnsafeMutablePointer<UInt8>
     private var count = 0
@@ -120,13 +121,59 @@ struct ChecksumText: ~Copyable {
     @inline(__always)
     mutating func appendDecimal(_ mantissa: Int64, scale: Scale, trimmed: Bool) {
         if mantissa < 0 { append(UInt8(ascii: "-")) }
-        var magnitude = mantissa.magnitude
-        var fractionDigits = Int(scale.digits)
+        let magnitude = mantissa.magnitude
+        let fractionDigits = Int(scale.digits)
+        guard _fastPath(fractionDigits <= 8 && magnitude < 10_000_000_000_000_000) else {
+            return appendDecimalByPairs(magnitude, fractionDigits: fractionDigits, trimmed: trimmed)
+        }
+        // The 16 digits as two words of digit bytes: the fraction is the last `fractionDigits`
+        // bytes of `low`, the whole part `high` then the rest of `low`.
+        let high = Self.digitBytes(magnitude / 100_000_000), low = Self.digitBytes(magnitude % 100_000_000)
+        let wholeInLow = 8 &- fractionDigits
+        if magnitude >= 100_000_000 {
+            let leadingZeros = high.trailingZeroBitCount &>> 3
+            appendDigitBytes(high &>> (leadingZeros &<< 3), count: 8 &- leadingZeros)
+            appendDigitBytes(low, count: wholeInLow)
+        } else if wholeInLow == 0 {
+            append(UInt8(ascii: "0"))
+        } else {
+            let whole = wholeInLow == 8 ? low : low & ((1 &<< (wholeInLow &<< 3)) &- 1)
+            let leadingZeros = min(whole.trailingZeroBitCount &>> 3, wholeInLow &- 1)  // "0" stays
+            appendDigitBytes(low &>> (leadingZeros &<< 3), count: wholeInLow &- leadingZeros)
+        }
+        guard fractionDigits > 0 else { return }
+        let fraction = low &>> (wholeInLow &<< 3)
+        let length = trimmed ? 8 &- (fraction.leadingZeroBitCount &>> 3) : fractionDigits
+        guard length > 0 else { return }
+        append(UInt8(ascii: "."))
+        appendDigitBytes(fraction, count: length)
+    }
+
+    /// The 8 decimal digits of `value` (< 10^8, zero-padded) as byte values 0...9, the first
+    /// digit in the lowest byte: both 4-digit halves, then their 2-digit halves, then digits,
+    /// split by multiply-and-shift in parallel lanes (exhaustively checked for all 10^8 values).
+    @inline(__always)
+    static func digitBytes(_ value: UInt64) -> UInt64 {
+        let halves = (value / 10_000) | ((value % 10_000) &<< 32)
+        let hundreds = ((halves &* 10_486) &>> 20) & 0x0000_007F_0000_007F
+        let pairs = ((halves &- hundreds &* 100) &<< 16) | hundreds
+        let tens = ((pairs &* 103) &>> 10) & 0x000F_000F_000F_000F
+        return tens | ((pairs &- tens &* 10) &<< 8)
+    }
+
+    /// Stores all 8 digit bytes as ASCII (little-endian: the lowest byte first) and keeps the
+    /// first `digits`; the rest is overwritten by what follows (`levelRoom` leaves the slack).
+    @inline(__always)
+    private mutating func appendDigitBytes(_ digitBytes: UInt64, count digits: Int) {
+        UnsafeMutableRawPointer(buffer + count).storeBytes(of: (digitBytes | 0x3030_3030_3030_3030).littleEndian, as: UInt64.self)
+        count &+= digits
+    }
+
+    /// Numbers of more than 16 digits or 8 decimals, two digits a step.
+    private mutating func appendDecimalByPairs(_ magnitude: UInt64, fractionDigits: Int, trimmed: Bool) {
+        var magnitude = magnitude
+        var fractionDigits = fractionDigits
         if trimmed {
-            while fractionDigits >= 4 && magnitude % 10_000 == 0 {
-                magnitude /= 10_000
-                fractionDigits &-= 4
-            }
             while fractionDigits > 0 && magnitude % 10 == 0 {
                 magnitude /= 10
                 fractionDigits &-= 1

@@ -40,7 +40,8 @@ enum ReferenceChecksum {
 
     /// Mantissas around every length and trailing-zero count an Int64 has.
     static let mantissas: [Int64] = {
-        var values: Set<Int64> = [5, 120, 1005, 12_345, 3_366_100, 123_456_789, 100_000_001, 99_999_999_999, .max]
+        var values: Set<Int64> = [5, 120, 1005, 12_345, 3_366_100, 123_456_789, 100_000_001, 301_472_204, 99_999_999_999,
+                                  6_000_001_472_204, 9_876_543_210_987_654, 98_765_432_109_876_543, .max]
         for digits in 0...18 {
             let power = Int64(Scale(UInt8(digits)).multiplier)
             values.formUnion([power, power + 1, power + power / 2, power * 9])
