@@ -9,6 +9,7 @@ let benchmarks: @Sendable () -> Void = {
     wireBenchmarks()
     venueExampleBenchmarks()
     venueParseBenchmarks()
+    checksumBenchmarks()
     senderBenchmarks()
     consumerBenchmarks()
     publisherBenchmarks()
