@@ -75,7 +75,7 @@ extension VenueChecksum {
 
 /// A checksum's text, written into a stack buffer and hashed a buffer-full at a time (one
 /// CRC call per ~1 KiB instead of one per number). Numbers are written as `DecimalText.format`
-/// writes them, two digits per step and without its right-to-left scratch copy.
+/// writes them, eight digits at a time (two for longer numbers), without its scratch copy.
 struct ChecksumText: ~Copyable {
     /// Stays within what `withUnsafeTemporaryAllocation` always puts on the stack.
     static let capacity = 1024
