@@ -31,6 +31,17 @@ public enum DecimalText {
     /// Parses `count` bytes at `start` into a mantissa at `scale`.
     @inlinable
     public static func parse(_ start: UnsafePointer<UInt8>, count: Int, scale: Scale) throws(DecimalParseError) -> Int64 {
+        var cursor = start
+        if let value = parsePlain(&cursor, end: start + count, scaleDigits: Int(scale.digits), multiplier: powerOfTen(scale)),
+           _fastPath(cursor == start + count) {
+            return value
+        }
+        return try parseGeneral(start, count: count, scale: scale)
+    }
+
+    /// The whole grammar (signs, exponents) with a typed error for anything else.
+    @inlinable
+    static func parseGeneral(_ start: UnsafePointer<UInt8>, count: Int, scale: Scale) throws(DecimalParseError) -> Int64 {
         var index = 0
         var negative = false
         if count > 0 && start[0] == UInt8(ascii: "-") {
@@ -97,6 +108,136 @@ public enum DecimalText {
             return Result { () throws(DecimalParseError) in try parse(base, count: utf8.count, scale: scale) }
         }
         return try result.get()
+    }
+
+    // MARK: plain decimals, word at a time
+
+    /// The mantissa of plain `digits[.digits]` text at `cursor` (what venues send for prices
+    /// and quantities), read up to the first byte that is neither (or `end`), with `cursor`
+    /// moved there. Nil, with `cursor` untouched, for anything else: no digits, a point with
+    /// no digit after it, more than 18 integer digits, nonzero digits below the scale, more
+    /// than 63 bits; `parse`'s general reading then gives the value or the typed error, so
+    /// where this answers it answers the same. `multiplier` is `powerOfTen(scale)`.
+    ///
+    /// Up to 8 digits on each side of the point are read as one 64-bit word (no per-digit
+    /// branch); longer runs go digit by digit.
+    @inlinable @inline(__always)
+    public static func parsePlain(
+        _ cursor: inout UnsafePointer<UInt8>, end: UnsafePointer<UInt8>, scaleDigits: Int, multiplier: UInt64
+    ) -> Int64? {
+        var p = cursor
+        var integer: UInt64 = 0
+        var integerDigits = 0
+        if _fastPath(end - p >= 8) {
+            let chunk = loadWord(p)
+            let flags = digitFlags(chunk)
+            if _fastPath(flags != 0) {
+                integerDigits = flags.trailingZeroBitCount &>> 3
+                integer = eightDigitNumber(chunk, digits: integerDigits)
+                p += integerDigits
+            }
+        }
+        if integerDigits == 0 {
+            while p < end {
+                let digit = p.pointee &- UInt8(ascii: "0")
+                if digit >= 10 { break }
+                integer = integer &* 10 &+ UInt64(digit)
+                p += 1
+            }
+            integerDigits = p - cursor
+        }
+        guard _fastPath(integerDigits > 0 && integerDigits <= 18) else { return nil }
+        var fraction: UInt64 = 0
+        var fractionDigits = 0
+        if p < end && p.pointee == UInt8(ascii: ".") {
+            p += 1
+            let fractionStart = p
+            var read = false
+            if _fastPath(end - p >= 8) {
+                let chunk = loadWord(p)
+                let flags = digitFlags(chunk)
+                let digits = flags == 0 ? 8 : flags.trailingZeroBitCount &>> 3
+                // The whole fraction is in the word unless 8 digits fill it and more follow.
+                if _fastPath(digits < 8 || end - p == 8 || p[8] &- UInt8(ascii: "0") >= 10) {
+                    let kept = min(digits, scaleDigits)
+                    // Digits below the scale must be zeros (else inexact: the general reading says so).
+                    guard (chunk ^ 0x3030_3030_3030_3030) & byteMask(from: kept, to: digits) == 0 else { return nil }
+                    fraction = eightDigitNumber(chunk, digits: kept)
+                    fractionDigits = kept
+                    p += digits
+                    read = true
+                }
+            }
+            if !read {
+                while p < end {
+                    let digit = p.pointee &- UInt8(ascii: "0")
+                    if digit >= 10 { break }
+                    if fractionDigits < scaleDigits {
+                        fraction = fraction &* 10 &+ UInt64(digit)
+                        fractionDigits &+= 1
+                    } else if digit != 0 {
+                        return nil
+                    }
+                    p += 1
+                }
+            }
+            guard _fastPath(p != fractionStart) else { return nil }
+        }
+        while fractionDigits < scaleDigits {
+            fraction &*= 10
+            fractionDigits &+= 1
+        }
+        let (scaled, overflow) = integer.multipliedReportingOverflow(by: multiplier)
+        let (mantissa, carry) = scaled.addingReportingOverflow(fraction)
+        guard _fastPath(!overflow && !carry && mantissa <= UInt64(Int64.max)) else { return nil }
+        cursor = p
+        return Int64(mantissa)
+    }
+
+    /// 10^scale by multiplication (the global table's lazy-init check would sit in hot loops).
+    @inlinable @inline(__always)
+    public static func powerOfTen(_ scale: Scale) -> UInt64 {
+        var value: UInt64 = 1
+        var digits = scale.digits
+        while digits > 0 {
+            value &*= 10
+            digits &-= 1
+        }
+        return value
+    }
+
+    /// 8 bytes at `p`, the first in the low byte.
+    @inlinable @inline(__always)
+    static func loadWord(_ p: UnsafePointer<UInt8>) -> UInt64 {
+        UInt64(littleEndian: UnsafeRawPointer(p).loadUnaligned(as: UInt64.self))
+    }
+
+    /// 0x80 in every byte of `chunk` (little-endian: the first character in the low byte)
+    /// that is not an ASCII digit; 0 when all 8 are digits. (A byte is a digit when
+    /// (byte ^ 0x30) < 10; a carry only leaves a flagged byte, upward, so the lowest flag is exact.)
+    @inlinable @inline(__always)
+    static func digitFlags(_ chunk: UInt64) -> UInt64 {
+        let t = chunk ^ 0x3030_3030_3030_3030
+        return (t | (t &+ 0x7676_7676_7676_7676)) & 0x8080_8080_8080_8080
+    }
+
+    /// The number the first `digits` (0...8) bytes of `chunk` spell (all ASCII digits).
+    @inlinable @inline(__always)
+    static func eightDigitNumber(_ chunk: UInt64, digits: Int) -> UInt64 {
+        guard digits > 0 else { return 0 }
+        // Shift the digits to the top so the bytes below read as leading zeros.
+        var value = (chunk << UInt64((8 &- digits) &* 8)) & 0x0F0F_0F0F_0F0F_0F0F
+        value = (value &* 2561) >> 8
+        value = ((value & 0x00FF_00FF_00FF_00FF) &* 6_553_601) >> 16
+        return ((value & 0x0000_FFFF_0000_FFFF) &* 42_949_672_960_001) >> 32
+    }
+
+    /// Bytes `from..<to` (to <= 8) of a 64-bit word set to 0xFF.
+    @inlinable @inline(__always)
+    static func byteMask(from: Int, to: Int) -> UInt64 {
+        let upper: UInt64 = to >= 8 ? ~0 : (1 << UInt64(to &* 8)) &- 1
+        let lower: UInt64 = (1 << UInt64(from &* 8)) &- 1
+        return upper & ~lower
     }
 
     // MARK: formatting

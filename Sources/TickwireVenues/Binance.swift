@@ -473,7 +473,7 @@ extension JSONScanner {
         skipWhitespace()
         if _fastPath(position < end && position.pointee == UInt8(ascii: "\"")) {
             var cursor = position + 1
-            if let value = Self.fusedDecimal(&cursor, end, scaleDigits: Int(scale.digits), multiplier: Self.powerOfTen(scale)) {
+            if let value = Self.fusedDecimal(&cursor, end, scaleDigits: Int(scale.digits), multiplier: DecimalText.powerOfTen(scale)) {
                 position = cursor
                 return value
             }
@@ -481,105 +481,18 @@ extension JSONScanner {
         return try decimal(scale: scale)
     }
 
-    /// 10^scale without the global table (whose lazy-init check would sit in the loop).
-    @inlinable @inline(__always)
-    static func powerOfTen(_ scale: Scale) -> UInt64 {
-        var value: UInt64 = 1
-        var digits = scale.digits
-        while digits > 0 {
-            value &*= 10
-            digits &-= 1
-        }
-        return value
-    }
-
-    /// 0x80 in every byte of `chunk` (little-endian: the first character in the low byte)
-    /// that is not an ASCII digit; 0 when all 8 are digits. (A byte is a digit when
-    /// (byte ^ 0x30) < 10; a carry only leaves a flagged byte, upward, so the lowest flag is exact.)
-    @inlinable @inline(__always)
-    static func digitFlags(_ chunk: UInt64) -> UInt64 {
-        let t = chunk ^ 0x3030_3030_3030_3030
-        return (t | (t &+ 0x7676_7676_7676_7676)) & 0x8080_8080_8080_8080
-    }
-
-    /// The number the first `digits` (0...8) bytes of `chunk` spell (all ASCII digits).
-    @inlinable @inline(__always)
-    static func eightDigitNumber(_ chunk: UInt64, digits: Int) -> UInt64 {
-        guard digits > 0 else { return 0 }
-        // Shift the digits to the top so the bytes below read as leading zeros.
-        var value = (chunk << UInt64((8 &- digits) &* 8)) & 0x0F0F_0F0F_0F0F_0F0F
-        value = (value &* 2561) >> 8
-        value = ((value & 0x00FF_00FF_00FF_00FF) &* 6_553_601) >> 16
-        return ((value & 0x0000_FFFF_0000_FFFF) &* 42_949_672_960_001) >> 32
-    }
-
-    /// Bytes `from..<to` (to <= 8) of a 64-bit word set to 0xFF.
-    @inlinable @inline(__always)
-    static func byteMask(from: Int, to: Int) -> UInt64 {
-        let upper: UInt64 = to >= 8 ? ~0 : (1 << UInt64(to &* 8)) &- 1
-        let lower: UInt64 = (1 << UInt64(from &* 8)) &- 1
-        return upper & ~lower
-    }
-
-    /// The digits of a quoted decimal, `cursor` just past the opening quote: the exact
-    /// mantissa with `cursor` past the closing quote, or nil (cursor untouched) for anything
-    /// that is not plain `digits[.digits]` exact at the scale and within 63 bits.
+    /// A quoted decimal's digits, `cursor` just past the opening quote: the exact mantissa
+    /// with `cursor` past the closing quote, or nil (cursor untouched) for anything that is
+    /// not plain `digits[.digits]` exact at the scale and within 63 bits.
     @inlinable @inline(__always)
     static func fusedDecimal(
         _ cursor: inout UnsafePointer<UInt8>, _ end: UnsafePointer<UInt8>, scaleDigits: Int, multiplier: UInt64
     ) -> Int64? {
         var p = cursor
-        let integerStart = p
-        var integer: UInt64 = 0
-        while p < end {
-            let digit = p.pointee &- UInt8(ascii: "0")
-            if digit >= 10 { break }
-            integer = integer &* 10 &+ UInt64(digit)
-            p += 1
-        }
-        let integerDigits = p - integerStart
-        guard _fastPath(integerDigits > 0 && integerDigits <= 18 && p < end) else { return nil }
-        var fraction: UInt64 = 0
-        var fractionDigits = 0
-        if p.pointee == UInt8(ascii: ".") {
-            p += 1
-            let fractionStart = p
-            // Spot sends 8 decimals: read them as one word (the advance is a constant 8, so
-            // the next number does not wait on the digit count).
-            if end - p > 8 {
-                let chunk = UInt64(littleEndian: UnsafeRawPointer(p).loadUnaligned(as: UInt64.self))
-                if digitFlags(chunk) == 0 && p[8] &- UInt8(ascii: "0") >= 10 {
-                    let kept = min(8, scaleDigits)
-                    // Digits below the scale must be zeros (else inexact: the general path reports it).
-                    guard kept == 8 || (chunk ^ 0x3030_3030_3030_3030) & byteMask(from: kept, to: 8) == 0 else { return nil }
-                    fraction = eightDigitNumber(chunk, digits: kept)
-                    fractionDigits = kept
-                    p += 8
-                }
-            }
-            while p < end {
-                let digit = p.pointee &- UInt8(ascii: "0")
-                if digit >= 10 { break }
-                if fractionDigits < scaleDigits {
-                    fraction = fraction &* 10 &+ UInt64(digit)
-                    fractionDigits &+= 1
-                } else if digit != 0 {
-                    return nil
-                }
-                p += 1
-            }
-            guard _fastPath(p != fractionStart && p < end) else { return nil }
-        }
-        guard _fastPath(p.pointee == UInt8(ascii: "\"")) else { return nil }
-        while fractionDigits < scaleDigits {
-            fraction &*= 10
-            fractionDigits &+= 1
-        }
-        let (scaled, overflow) = integer.multipliedReportingOverflow(by: multiplier)
-        let (mantissa, carry) = scaled.addingReportingOverflow(fraction)
-        guard _fastPath(!overflow && !carry && mantissa <= UInt64(Int64.max)) else { return nil }
+        guard let value = DecimalText.parsePlain(&p, end: end, scaleDigits: scaleDigits, multiplier: multiplier),
+              _fastPath(p < end && p.pointee == UInt8(ascii: "\"")) else { return nil }
         cursor = p + 1
-        return Int64(mantissa)
+        return value
     }
 
     /// A bare non-negative integer (update ids, times) parsed while scanned; anything else
@@ -635,7 +548,7 @@ extension JSONScanner {
         }
         p += 1
         let priceDigits = Int(priceScale.digits), quantityDigits = Int(quantityScale.digits)
-        let priceMultiplier = Self.powerOfTen(priceScale), quantityMultiplier = Self.powerOfTen(quantityScale)
+        let priceMultiplier = DecimalText.powerOfTen(priceScale), quantityMultiplier = DecimalText.powerOfTen(quantityScale)
         var count = 0
         while true {
             guard _fastPath(count < capacity && end - p > 2 && p[0] == UInt8(ascii: "[") && p[1] == UInt8(ascii: "\"")) else { return nil }

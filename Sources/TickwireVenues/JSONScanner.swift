@@ -142,6 +142,20 @@ public struct JSONScanner {
         guard position.pointee == UInt8(ascii: "\"") else { throw error(.unexpectedByte(position.pointee)) }
         let first = position + 1
         var cursor = first
+        // A word at a time to the first quote or backslash, then byte by byte from there.
+        while end - cursor >= 8 {
+            let flags = Self.quoteOrBackslashFlags(UInt64(littleEndian: UnsafeRawPointer(cursor).loadUnaligned(as: UInt64.self)))
+            if flags == 0 {
+                cursor += 8
+                continue
+            }
+            cursor += flags.trailingZeroBitCount &>> 3
+            if cursor.pointee == UInt8(ascii: "\"") {
+                position = cursor + 1
+                return ByteView(start: first, count: cursor - first)
+            }
+            cursor += 2
+        }
         while cursor < end {
             let byte = cursor.pointee
             if byte == UInt8(ascii: "\"") {
@@ -285,6 +299,18 @@ public struct JSONScanner {
     @inlinable @inline(__always)
     func error(_ kind: JSONError.Kind) -> JSONError {
         JSONError(kind, offset: position - start)
+    }
+
+    /// 0x80 in the lowest byte of `word` (first character in the low byte) that is a quote or
+    /// a backslash; bytes above it may be flagged too (borrows run upward), so only the
+    /// lowest flag is exact. 0 when there is none.
+    @inlinable @inline(__always)
+    static func quoteOrBackslashFlags(_ word: UInt64) -> UInt64 {
+        let quotes = word ^ 0x2222_2222_2222_2222
+        let backslashes = word ^ 0x5C5C_5C5C_5C5C_5C5C
+        let zeroQuotes = (quotes &- 0x0101_0101_0101_0101) & ~quotes
+        let zeroBackslashes = (backslashes &- 0x0101_0101_0101_0101) & ~backslashes
+        return (zeroQuotes | zeroBackslashes) & 0x8080_8080_8080_8080
     }
 
     @inlinable @inline(__always)

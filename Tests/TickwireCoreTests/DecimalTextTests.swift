@@ -57,6 +57,39 @@ import Testing
         }
         #expect(value == 6_123_456)
     }
+
+    /// The word-at-a-time reading of plain decimals answers exactly what the general reading
+    /// answers, value or error, for texts of every length around the 8-byte word (digits
+    /// before and after the point from 0 to 20), odd bytes, and bytes after the text in memory
+    /// that must not be read as part of it.
+    @Test(arguments: PropertySeeds.list(6))
+    func plainFastPathAgreesWithTheGeneralReading(seed: UInt64) {
+        var random = SplitMix64(seed: seed)
+        let alphabet = Array("0123456789000.-e\"x".utf8)
+        for _ in 0..<20_000 {
+            var text: [UInt8] = []
+            if random.chance(0.7) {
+                text += (0..<Int.random(in: 0...20, using: &random)).map { _ in UInt8(ascii: "0") + UInt8.random(in: 0...9, using: &random) }
+                if random.chance(0.8) {
+                    text.append(UInt8(ascii: "."))
+                    text += (0..<Int.random(in: 0...20, using: &random)).map { _ in
+                        random.chance(0.4) ? UInt8(ascii: "0") : UInt8(ascii: "0") + UInt8.random(in: 0...9, using: &random)
+                    }
+                }
+                if random.chance(0.05) { text.insert(alphabet.randomElement(using: &random)!, at: Int.random(in: 0...text.count, using: &random)) }
+            } else {
+                text = (0..<Int.random(in: 0...24, using: &random)).map { _ in alphabet.randomElement(using: &random)! }
+            }
+            let scale = Scale(UInt8.random(in: 0...18, using: &random))
+            // Digits right after the text: a reader that ran past `count` would take them in.
+            let memory = text + Array("123456789".utf8)
+            memory.withUnsafeBufferPointer { bytes in
+                let fast = Result { () throws(DecimalParseError) in try DecimalText.parse(bytes.baseAddress!, count: text.count, scale: scale) }
+                let general = Result { () throws(DecimalParseError) in try DecimalText.parseGeneral(bytes.baseAddress!, count: text.count, scale: scale) }
+                #expect(fast == general, "\(String(decoding: text, as: UTF8.self)) at scale \(scale.digits)")
+            }
+        }
+    }
 }
 
 @Suite struct DecimalTextFormatting {
