@@ -19,8 +19,16 @@ struct BookSideHeader {
 /// Levels are kept in ascending order of `key`, BEST LEVEL LAST (index count - 1). Most
 /// updates land within a few levels of the top, so an insert or delete there moves only
 /// the few better levels above it (a short memmove) and touches the one or two cache
-/// lines around the top; the deep end of a 5000-level side is never touched. (Best-first
-/// at index 0 would move the whole array on every top-of-book insert.)
+/// lines around the top. (Best-first at index 0 would move the whole array on every
+/// top-of-book insert.)
+///
+/// The levels are a window inside a larger allocation (`storageSize`: a quarter more), so
+/// an insert or delete moves whichever part is shorter: the better levels up/down, or the
+/// deeper levels down/up (the window's start moves). Deep updates — Binance's diffs reach
+/// hundreds of levels down — then cost as little as top ones instead of moving the whole
+/// side; when the short part has no room, the window is recentred once (one move of the
+/// side) and has slack on both ends again. Dropping the deepest level of a full side is
+/// moving the window's start.
 ///
 /// `key` is the price for bids and `~price` for asks (bitwise NOT reverses the order and,
 /// unlike negation, cannot overflow), so "higher key = better" on both sides and one code
@@ -32,12 +40,38 @@ struct BookSide {
     @inlinable static var linearScanDepth: Int { 8 }
 
     @usableFromInline let header: UnsafeMutablePointer<BookSideHeader>
+    /// Where the window starts in the side's allocation, in levels (kept in the book header).
+    @usableFromInline let windowStart: UnsafeMutablePointer<Int32>
     @usableFromInline let keyMask: Int64
 
     @inlinable
-    init(header: UnsafeMutablePointer<BookSideHeader>, side: Side) {
+    init(header: UnsafeMutablePointer<BookSideHeader>, windowStart: UnsafeMutablePointer<Int32>, side: Side) {
         self.header = header
+        self.windowStart = windowStart
         self.keyMask = side == .bid ? 0 : ~0
+    }
+
+    /// Levels allocated for a side of `capacity` levels: the window plus room to move it.
+    @inlinable
+    static func storageSize(capacity: Int) -> Int { capacity > 0 ? capacity &+ max(8, capacity &>> 2) : 0 }
+
+    /// Points the window at `start` levels into the allocation (its contents stay where they are).
+    @inlinable @inline(__always)
+    func moveWindow(to start: Int) {
+        let base = header.pointee.levels - Int(windowStart.pointee)
+        header.pointee.levels = base + start
+        windowStart.pointee = Int32(truncatingIfNeeded: start)
+    }
+
+    /// Moves the side's `count` levels to the middle of the allocation.
+    @inlinable
+    func recentre(count: Int) {
+        let start = Int(windowStart.pointee)
+        let centred = (Self.storageSize(capacity: capacity) &- count) &>> 1
+        guard centred != start else { return }
+        let levels = header.pointee.levels
+        Self.moveLevels(levels, from: 0, to: centred &- start, count: count)
+        moveWindow(to: centred)
     }
 
     @inlinable var count: Int { Int(header.pointee.count) }
@@ -89,23 +123,41 @@ struct BookSide {
             return nil
         }
         if _slowPath(count == capacity) {
-            let deepest = index > 0 ? levels[0].price : price
-            insertDroppingDeepest(BookLevel(price: price, quantity: quantity), at: index, levels: levels)
+            // Full: the deepest level (index 0) goes, or the new level itself if it is deeper still.
+            guard index > 0 else { return price }
+            let deepest = levels[0].price
+            moveWindow(to: Int(windowStart.pointee) &+ 1)
+            header.pointee.count = Int32(truncatingIfNeeded: count &- 1)
+            insert(BookLevel(price: price, quantity: quantity), at: index &- 1, count: count &- 1)
             return deepest
         }
-        Self.moveLevels(levels, from: index, to: index &+ 1, count: count &- index)
-        levels[index] = BookLevel(price: price, quantity: quantity)
-        header.pointee.count = Int32(truncatingIfNeeded: count &+ 1)
+        insert(BookLevel(price: price, quantity: quantity), at: index, count: count)
         return nil
     }
 
-    /// Full side: the deepest level (index 0) goes. If the new level would itself be the
-    /// deepest (insertion index 0), it is the one dropped.
-    @inlinable
-    func insertDroppingDeepest(_ level: BookLevel, at index: Int, levels: UnsafeMutablePointer<BookLevel>) {
-        guard index > 0 else { return }
-        Self.moveLevels(levels, from: 1, to: 0, count: index &- 1)
-        levels[index &- 1] = level
+    /// Inserts `level` at `index` of `count` levels, moving the shorter part.
+    @inlinable @inline(__always)
+    func insert(_ level: BookLevel, at index: Int, count: Int) {
+        let deeper = index, better = count &- index
+        var start = Int(windowStart.pointee)
+        if deeper < better {
+            if _slowPath(start == 0) {
+                recentre(count: count)
+                start = Int(windowStart.pointee)
+            }
+            let levels = header.pointee.levels
+            Self.moveLevels(levels, from: 0, to: -1, count: deeper)
+            moveWindow(to: start &- 1)
+            header.pointee.levels[index] = level
+        } else {
+            if _slowPath(start &+ count == Self.storageSize(capacity: capacity)) {
+                recentre(count: count)
+            }
+            let levels = header.pointee.levels
+            Self.moveLevels(levels, from: index, to: index &+ 1, count: better)
+            levels[index] = level
+        }
+        header.pointee.count = Int32(truncatingIfNeeded: count &+ 1)
     }
 
     /// Removes the level at `price`; false when there was none.
@@ -115,13 +167,22 @@ struct BookSide {
         let count = self.count
         let index = lowerBound(key(price), in: levels, count: count)
         guard index < count && levels[index].price == price else { return false }
-        Self.moveLevels(levels, from: index &+ 1, to: index, count: count &- index &- 1)
+        let deeper = index, better = count &- index &- 1
+        if deeper < better {
+            Self.moveLevels(levels, from: 0, to: 1, count: deeper)
+            moveWindow(to: Int(windowStart.pointee) &+ 1)
+        } else {
+            Self.moveLevels(levels, from: index &+ 1, to: index, count: better)
+        }
         header.pointee.count = Int32(truncatingIfNeeded: count &- 1)
         return true
     }
 
     @inlinable
-    func removeAll() { header.pointee.count = 0 }
+    func removeAll() {
+        header.pointee.count = 0
+        moveWindow(to: Self.storageSize(capacity: capacity) &>> 1)
+    }
 
     /// Replaces every level with the nonzero-quantity levels of `snapshot`, keeping the best
     /// `capacity` of them. Returns how many did not fit.
@@ -142,6 +203,7 @@ struct BookSide {
             nonZeroCount &+= 1
         }
         let kept = min(nonZeroCount, capacity)
+        moveWindow(to: (Self.storageSize(capacity: capacity) &- kept) &>> 1)
         let levels = header.pointee.levels
         // Best first in, best last in storage: fill from the top slot down.
         var slot = kept &- 1

@@ -64,12 +64,14 @@ public final class BookTable {
                 (header + BookHeaderLayout.sidesOffset + Int(side.rawValue) * MemoryLayout<BookSideHeader>.stride)
                     .initializeMemory(as: BookSideHeader.self, repeating: BookSideHeader(levels: nextFreeLevel, capacity: 0), count: 1)
             }
-            (header + BookHeaderLayout.updateIdOffset).initializeMemory(as: UInt64.self, repeating: 0, count: 3)
+            // updateId, droppedLevels, missingDeletes, and both window starts (0).
+            (header + BookHeaderLayout.updateIdOffset).initializeMemory(as: UInt64.self, repeating: 0, count: 4)
         }
     }
 
     /// The arena size (in levels) for `books` books of `levelsPerSide` levels each side,
-    /// including the rounding of each side up to whole cache lines.
+    /// including each side's room to move its window (see `BookSide`) and the rounding of
+    /// each side up to whole cache lines.
     public static func levelBudget(books: Int, levelsPerSide: Int) -> Int {
         books * 2 * slotsPerSide(levelsPerSide)
     }
@@ -77,7 +79,7 @@ public final class BookTable {
     private static let levelsPerCacheLine = 64 / MemoryLayout<BookLevel>.stride
 
     private static func slotsPerSide(_ levelsPerSide: Int) -> Int {
-        (levelsPerSide + levelsPerCacheLine - 1) / levelsPerCacheLine * levelsPerCacheLine
+        (BookSide.storageSize(capacity: levelsPerSide) + levelsPerCacheLine - 1) / levelsPerCacheLine * levelsPerCacheLine
     }
 
     /// Gives instrument `id` a book with room for `levelsPerSide` levels on each side.
@@ -91,6 +93,7 @@ public final class BookTable {
         for side in Side.allCases {
             nextFreeLevel.initialize(repeating: BookLevel(price: .zero, quantity: .zero), count: slots)
             book.side(side).header.pointee = BookSideHeader(levels: nextFreeLevel, capacity: Int32(levelsPerSide))
+            book.side(side).removeAll()  // centres the empty window
             nextFreeLevel += slots
         }
         levelsLeft -= 2 * slots

@@ -24,6 +24,8 @@ enum BookHeaderLayout {
     @inlinable static var updateIdOffset: Int { 32 }
     @inlinable static var droppedLevelsOffset: Int { 40 }
     @inlinable static var missingDeletesOffset: Int { 48 }
+    /// Two Int32 window starts, bid then ask (see `BookSide`).
+    @inlinable static var windowStartsOffset: Int { 56 }
 }
 
 /// An L2 book for one instrument: a handle onto its header in a `BookTable`'s hot memory.
@@ -40,7 +42,9 @@ public struct OrderBook {
     @inlinable
     func side(_ side: Side) -> BookSide {
         let slot = header + (BookHeaderLayout.sidesOffset &+ Int(side.rawValue) &* MemoryLayout<BookSideHeader>.stride)
-        return BookSide(header: slot.assumingMemoryBound(to: BookSideHeader.self), side: side)
+        let windowStart = header + (BookHeaderLayout.windowStartsOffset &+ Int(side.rawValue) &* MemoryLayout<Int32>.stride)
+        return BookSide(header: slot.assumingMemoryBound(to: BookSideHeader.self),
+                        windowStart: windowStart.assumingMemoryBound(to: Int32.self), side: side)
     }
 
     @inlinable

@@ -294,7 +294,7 @@ extension OrderBook {
 
     // MARK: storage
 
-    @Test func levelIsSixteenBytesAndSideArraysStartOnCacheLines() throws {
+    @Test func levelIsSixteenBytesAndSideAllocationsStartOnCacheLines() throws {
         #expect(MemoryLayout<BookLevel>.size == 16 && MemoryLayout<BookLevel>.stride == 16)
         let table = try BookTable(capacity: 3, levelBudget: BookTable.levelBudget(books: 3, levelsPerSide: 5), policy: plainPages)
         for index in 0..<3 { try table.activate(InstrumentId(UInt16(index)), levelsPerSide: 5) }
@@ -302,7 +302,8 @@ extension OrderBook {
             table.withBook(InstrumentId(UInt16(index))) { book in
                 #expect(Int(bitPattern: book.header) % 64 == 0)
                 for side in Side.allCases {
-                    #expect(Int(bitPattern: book.side(side).header.pointee.levels) % 64 == 0)
+                    let slot = book.side(side)
+                    #expect(Int(bitPattern: slot.header.pointee.levels - Int(slot.windowStart.pointee)) % 64 == 0)
                 }
             }
         }
@@ -327,7 +328,7 @@ extension OrderBook {
         try table.activate(InstrumentId(0), levelsPerSide: 5)
         try table.activate(InstrumentId(1), levelsPerSide: 5)
         #expect(table.levelsLeft == 0)
-        #expect(throws: BookTableError.levelBudgetExhausted(InstrumentId(2), needed: 16, left: 0)) {
+        #expect(throws: BookTableError.levelBudgetExhausted(InstrumentId(2), needed: 32, left: 0)) {
             try table.activate(InstrumentId(2), levelsPerSide: 5)
         }
         #expect(!table.isActive(InstrumentId(2)))
@@ -512,5 +513,51 @@ struct ReferenceBook {
                 try #require(Array(top.prefix(written)) == Array(reference[side].bestFirst.prefix(topN)), context)
             }
         }
+    }
+
+    /// Runs of inserts and deletes all at the deep end, then all at the top, push the level
+    /// window against each end of its allocation again and again (it must recentre, and a
+    /// full side must drop through it); the book matches the reference and never writes
+    /// outside its own allocation (the neighbouring books stay as they were).
+    @Test(arguments: [1, 5, 40, 333], PropertySeeds.list(3))
+    func levelWindowMovesAndRecentresWithoutLosingOrOverrunning(levelsPerSide: Int, seed: UInt64) throws {
+        var random = SplitMix64(seed: seed)
+        var reference = ReferenceBook(capacity: levelsPerSide)
+        let table = try BookTable(
+            capacity: 3, levelBudget: BookTable.levelBudget(books: 3, levelsPerSide: levelsPerSide), policy: plainPages)
+        for index in 0..<3 { try table.activate(InstrumentId(UInt16(index)), levelsPerSide: levelsPerSide) }
+        let neighbours = [InstrumentId(0), InstrumentId(2)]
+        for id in neighbours {
+            table.withBook(id) { book in
+                for price in 1...Int64(levelsPerSide) { book.set(.bid, price, price); book.set(.ask, 10_000 + price, price) }
+            }
+        }
+        let neighbourLevels = neighbours.map { id in table.withBook(id) { [$0.levels(.bid), $0.levels(.ask)] } }
+        var deep: Int64 = 500_000, top: Int64 = 500_001
+        try table.withBook(InstrumentId(1)) { book in
+            for run in 0..<60 {
+                let atDeepEnd = run % 2 == 0
+                for _ in 0..<Int.random(in: 1...(2 * levelsPerSide + 20), using: &random) {
+                    let side: Side = .bid
+                    if random.chance(0.6) {
+                        // A new level beyond the current end: the deep end's or the top's.
+                        let price: Int64
+                        if atDeepEnd { deep -= 1; price = deep } else { top += 1; price = top }
+                        book.set(side, price, 7)
+                        reference.set(side, price, 7)
+                    } else {
+                        // The deepest or best level goes.
+                        let levels = reference.bids.bestFirst
+                        guard let gone = atDeepEnd ? levels.last : levels.first else { continue }
+                        book.delete(side, gone.price.mantissa)
+                        reference.delete(side, gone.price.mantissa)
+                    }
+                }
+                let context: Comment = "seed \(seed), levelsPerSide \(levelsPerSide), run \(run)"
+                try #require(book.levels(.bid) == reference.bids.bestFirst, context)
+                try #require(book.droppedLevels == reference.droppedLevels, context)
+            }
+        }
+        #expect(neighbours.map { id in table.withBook(id) { [$0.levels(.bid), $0.levels(.ask)] } } == neighbourLevels)
     }
 }
