@@ -90,24 +90,23 @@ struct BookSide {
     @inlinable
     func lowerBound(_ key: Int64, in levels: UnsafeMutablePointer<BookLevel>, count: Int) -> Int {
         let scanFloor = count > Self.linearScanDepth ? count &- Self.linearScanDepth : 0
+        // Deeper than the scanned top: straight to a binary search below it.
+        if scanFloor > 0 && self.key(levels[scanFloor].price) >= key {
+            var base = 0
+            var length = scanFloor
+            while length > 1 {
+                let half = length &>> 1
+                base = self.key(levels[base &+ half].price) < key ? base &+ half : base
+                length &-= half
+            }
+            return self.key(levels[base].price) < key ? base &+ 1 : base
+        }
         var index = count &- 1
         while index >= scanFloor {
             if self.key(levels[index].price) < key { return index &+ 1 }
             index &-= 1
         }
-        // Everything from scanFloor up is >= key: binary search below it.
-        var low = 0
-        var remaining = scanFloor
-        while remaining > 0 {
-            let half = remaining &>> 1
-            if self.key(levels[low &+ half].price) < key {
-                low &+= half &+ 1
-                remaining &-= half &+ 1
-            } else {
-                remaining = half
-            }
-        }
-        return low
+        return scanFloor
     }
 
     /// Inserts a level or replaces its quantity (`quantity` must not be zero).
