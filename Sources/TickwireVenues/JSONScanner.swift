@@ -117,6 +117,18 @@ public struct JSONScanner {
     @inlinable
     public mutating func nextKey() throws(JSONError) -> ByteView? {
         guard try nextItem(closing: UInt8(ascii: "}")) else { return nil }
+        // Venues' keys are mostly one or two letters right before the colon ("e":, "pu":).
+        let p = position
+        if _fastPath(end - p >= 5 && p[0] == UInt8(ascii: "\"")) && Self.isPlainKeyByte(p[1]) {
+            if p[2] == UInt8(ascii: "\"") && p[3] == UInt8(ascii: ":") {
+                position = p + 4
+                return ByteView(start: p + 1, count: 1)
+            }
+            if Self.isPlainKeyByte(p[2]) && p[3] == UInt8(ascii: "\"") && p[4] == UInt8(ascii: ":") {
+                position = p + 5
+                return ByteView(start: p + 1, count: 2)
+            }
+        }
         let key = try string()
         skipWhitespace()
         guard position < end else { throw error(.truncated) }
@@ -291,7 +303,8 @@ public struct JSONScanner {
     mutating func skipWhitespace() {
         while position < end {
             let byte = position.pointee
-            guard byte == 0x20 || byte == 0x0A || byte == 0x0D || byte == 0x09 else { return }
+            // One compare for the usual case: a byte above space is no whitespace.
+            guard byte <= 0x20, byte == 0x20 || byte == 0x0A || byte == 0x0D || byte == 0x09 else { return }
             position += 1
         }
     }
@@ -311,6 +324,12 @@ public struct JSONScanner {
         let zeroQuotes = (quotes &- 0x0101_0101_0101_0101) & ~quotes
         let zeroBackslashes = (backslashes &- 0x0101_0101_0101_0101) & ~backslashes
         return (zeroQuotes | zeroBackslashes) & 0x8080_8080_8080_8080
+    }
+
+    /// A byte that can stand in a key as itself (not a quote, backslash or control byte).
+    @inlinable @inline(__always)
+    static func isPlainKeyByte(_ byte: UInt8) -> Bool {
+        byte > 0x20 && byte != UInt8(ascii: "\"") && byte != UInt8(ascii: "\\")
     }
 
     @inlinable @inline(__always)
