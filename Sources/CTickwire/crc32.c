@@ -12,7 +12,9 @@
 
 // crc32_tables[k][b]: the CRC of byte b followed by k zero bytes.
 static uint32_t crc32_tables[8][256];
+#if defined(__x86_64__)
 static int crc32_use_pclmul;
+#endif
 
 __attribute__((constructor)) static void crc32_initialize(void) {
     for (uint32_t byte = 0; byte < 256; byte++) {
