@@ -1104,11 +1104,11 @@ public struct BinanceAdapter<Rules: BinanceBookRules>: VenueAdapter {
         case .trade, .aggTrade:
             let symbol = try attributed(message)
             symbolCounters[symbol].messages += 1
-            try trade(symbol, message, receiveTime: receiveTime, sink: &sink)
+            try trade(symbol, message, frame: frame, receiveTime: receiveTime, sink: &sink)
         case .bookTicker:
             let symbol = try attributed(message)
             symbolCounters[symbol].messages += 1
-            try bookTicker(symbol, message, receiveTime: receiveTime, sink: &sink)
+            try bookTicker(symbol, message, frame: frame, receiveTime: receiveTime, sink: &sink)
         case .serverShutdown:
             connection.controlMessages += 1
             connection.reconnectRequests += 1
@@ -1222,7 +1222,9 @@ public struct BinanceAdapter<Rules: BinanceBookRules>: VenueAdapter {
     // MARK: trades and tickers
 
     @inlinable
-    mutating func trade<Sink: VenueEventSink>(_ symbol: Int, _ message: BinanceMessage, receiveTime: UInt64, sink: inout Sink) throws(VenueError) {
+    mutating func trade<Sink: VenueEventSink>(
+        _ symbol: Int, _ message: BinanceMessage, frame: ByteView, receiveTime: UInt64, sink: inout Sink
+    ) throws(VenueError) {
         let state = states[symbol]
         guard let priceText = message.price, let quantityText = message.quantity, let maker = message.maker, message.hasTradeId else {
             symbolCounters[symbol].parseErrors += 1
@@ -1230,8 +1232,8 @@ public struct BinanceAdapter<Rules: BinanceBookRules>: VenueAdapter {
         }
         let price: Int64, quantity: Int64
         do {
-            price = try DecimalText.parse(priceText.start, count: priceText.count, scale: state.priceScale)
-            quantity = try DecimalText.parse(quantityText.start, count: quantityText.count, scale: state.quantityScale)
+            price = try Self.decimal(priceText, in: frame, scale: state.priceScale)
+            quantity = try Self.decimal(quantityText, in: frame, scale: state.quantityScale)
         } catch {
             symbolCounters[symbol].parseErrors += 1
             throw .malformed(JSONError(.decimal(error), offset: 0))
@@ -1245,7 +1247,9 @@ public struct BinanceAdapter<Rules: BinanceBookRules>: VenueAdapter {
     }
 
     @inlinable
-    mutating func bookTicker<Sink: VenueEventSink>(_ symbol: Int, _ message: BinanceMessage, receiveTime: UInt64, sink: inout Sink) throws(VenueError) {
+    mutating func bookTicker<Sink: VenueEventSink>(
+        _ symbol: Int, _ message: BinanceMessage, frame: ByteView, receiveTime: UInt64, sink: inout Sink
+    ) throws(VenueError) {
         let state = states[symbol]
         guard let bidText = message.bidPrice, let bidQuantityText = message.bidQuantity,
               let askText = message.askPrice, let askQuantityText = message.askQuantity else {
@@ -1255,10 +1259,10 @@ public struct BinanceAdapter<Rules: BinanceBookRules>: VenueAdapter {
         }
         let values: (Int64, Int64, Int64, Int64)
         do {
-            values = (try DecimalText.parse(bidText.start, count: bidText.count, scale: state.priceScale),
-                      try DecimalText.parse(bidQuantityText.start, count: bidQuantityText.count, scale: state.quantityScale),
-                      try DecimalText.parse(askText.start, count: askText.count, scale: state.priceScale),
-                      try DecimalText.parse(askQuantityText.start, count: askQuantityText.count, scale: state.quantityScale))
+            values = (try Self.decimal(bidText, in: frame, scale: state.priceScale),
+                      try Self.decimal(bidQuantityText, in: frame, scale: state.quantityScale),
+                      try Self.decimal(askText, in: frame, scale: state.priceScale),
+                      try Self.decimal(askQuantityText, in: frame, scale: state.quantityScale))
         } catch {
             symbolCounters[symbol].parseErrors += 1
             throw .malformed(JSONError(.decimal(error), offset: 0))
@@ -1269,6 +1273,22 @@ public struct BinanceAdapter<Rules: BinanceBookRules>: VenueAdapter {
             instrument: state.instrument, bidPrice: Price(mantissa: values.0), bidQuantity: Quantity(mantissa: values.1),
             askPrice: Price(mantissa: values.2), askQuantity: Quantity(mantissa: values.3),
             venueUpdateId: message.ids.last, eventTime: time &* timeMultiplier, receiveTime: receiveTime))
+    }
+
+    /// A decimal field kept as a view into `frame` (parsed once the symbol's scale is known).
+    /// The view is short ("2681.62"), too short for a word read inside it, but the frame goes
+    /// on: read plain digits word-at-a-time up to the frame's end, and the number is the
+    /// view's when the reading stops exactly where the view ends (at its closing quote or
+    /// separator); anything else is the general parser's.
+    @inlinable @inline(__always)
+    static func decimal(_ text: ByteView, in frame: ByteView, scale: Scale) throws(DecimalParseError) -> Int64 {
+        var cursor = text.start
+        if let value = DecimalText.parsePlain(&cursor, end: frame.start + frame.count, scaleDigits: Int(scale.digits),
+                                              multiplier: DecimalText.powerOfTen(scale)),
+           _fastPath(cursor == text.start + text.count) {
+            return value
+        }
+        return try DecimalText.parse(text.start, count: text.count, scale: scale)
     }
 
     // MARK: failures and restarts

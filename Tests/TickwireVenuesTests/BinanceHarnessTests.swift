@@ -170,7 +170,8 @@ func completes(_ events: [SinkEvent]) -> [UInt64] {
         #expect(fast == general, "\(text) at scale \(scale)")
     }
 
-    @Test(arguments: ["123", "0", "18446744073709551615", "18446744073709551616", "\"42\"", "12a", "-1", "1234567890123456789"])
+    @Test(arguments: ["123", "0", "18446744073709551615", "18446744073709551616", "\"42\"", "12a", "-1", "1234567890123456789",
+                      "1723161256303", "12345678", "00000000000000000001", "99999999999999999999", "1234567890123456.5", "17231612563e3"])
     func fusedIntegerAgreesWithTheGeneralParser(text: String) {
         let frame = "[\(text)]"
         let fast = Result { () throws(JSONError) in try scan(frame) { (s) throws(JSONError) in
