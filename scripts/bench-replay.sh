@@ -14,6 +14,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib/e2e.sh
+source scripts/lib/replay.sh
 
 bin="" runs=5 generated=1 callgrind=1
 while [[ $# -gt 0 ]]; do
@@ -32,18 +33,12 @@ samples="$(cd .. && pwd)/shared/samples/binance"
 work="$(mktemp -d /tmp/bench-replay.XXXXXX)"
 trap 'e2e_stop_all 2>/dev/null || true; rm -rf "$work"' EXIT
 
-# name|replay arguments (input and venue)
-inputs=(
-    "binance-spot-capture|--input $samples/spot-ethusdt-20240808.gz --venue binance-spot --symbols ETHUSDT --price-scale 2 --quantity-scale 8 --depth 5000 --streams depth@100ms,trade,bookTicker"
-    "binance-usdm-capture|--input $samples/usdm-ethusdt-20240808.gz --venue binance-usdm --symbols ETHUSDT --price-scale 2 --quantity-scale 3 --depth 1000 --streams depth@0ms,trade,bookTicker"
-)
-
+replay_capture_inputs "$samples"
+inputs=("${REPLAY_INPUTS[@]}")
 if [[ $generated == 1 ]]; then
     for venue in bybit-linear okx kraken coinbase; do
-        e2e_generate "$bin" "$work" "$venue" 0 200000
-        "$bin" record --config "$work/$venue.toml" --out "$work/rec-$venue" --once 2>"$work/record-$venue.err"
-        e2e_stop_all
-        inputs+=("$venue-generated|--input $(ls "$work/rec-$venue"/*.txt) --config $work/$venue.toml")
+        replay_record_generated "$bin" "$work" "$venue" 200000
+        inputs+=("$REPLAY_INPUT")
     done
 fi
 
