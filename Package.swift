@@ -147,5 +147,6 @@ let package = Package(
         .executableTarget(name: "FuzzKraken", dependencies: ["FuzzSupport", "TickwireVenues"], path: "Fuzz/FuzzKraken"),
         .executableTarget(name: "FuzzUdpFrame", dependencies: ["TickwireTransport"], path: "Fuzz/FuzzUdpFrame"),
         .executableTarget(name: "FuzzWireDecoder", dependencies: ["TickwireCore"], path: "Fuzz/FuzzWireDecoder"),
+        .executableTarget(name: "FuzzRecordingLine", dependencies: ["TickwireRuntime"], path: "Fuzz/FuzzRecordingLine"),
     ]
 )

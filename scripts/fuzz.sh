@@ -19,7 +19,7 @@ cd "$(dirname "$0")/.."
 # Swift's own crash backtracer would catch a trap before libFuzzer and then trip ASan itself.
 export SWIFT_BACKTRACE=enable=no
 
-TARGETS=(FuzzWebSocketFrame FuzzBinanceSpot FuzzBinanceUSDM FuzzBybit FuzzOKX FuzzCoinbase FuzzKraken FuzzUdpFrame FuzzWireDecoder)
+TARGETS=(FuzzWebSocketFrame FuzzBinanceSpot FuzzBinanceUSDM FuzzBybit FuzzOKX FuzzCoinbase FuzzKraken FuzzUdpFrame FuzzWireDecoder FuzzRecordingLine)
 SCRATCH=${FUZZ_SCRATCH:-.build-fuzz}
 JOBS=${FUZZ_JOBS:-1}
 MAX_LEN=8192
