@@ -5,8 +5,10 @@
 #   2. training run with the instrumented binary: every generator venue (bybit-linear,
 #      bybit-spot, okx, coinbase, kraken) plus the Binance spot capture of ../shared/samples/
 #      replayed, all on one channel through `run` into `listen`, in both topologies, then the
-#      AF_XDP and the standard sender across a veth pair (root); plus `config check`, `doctor`
-#      and a short `demo`;
+#      AF_XDP and the standard sender across a veth pair (root); then `replay --max` (the
+#      replay benchmark's workload, scripts/bench-replay.sh) of both Binance captures and of
+#      every generator venue's frames recorded with `record --once`; plus `config check`,
+#      `doctor` and a short `demo`;
 #   3. the toolchain's own llvm-profdata merge (Debian's cannot read Swift's profiles);
 #   4. release build with -Xfrontend -ir-profile-use=FILE (+ full LTO, + --native when given)
 #      in .build-pgo-use.
@@ -20,13 +22,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib/e2e.sh
+source scripts/lib/replay.sh
 
 native=() messages=20000
 while [[ $# -gt 0 ]]; do
     case "$1" in
         --native) native=(--native) ;;
         --messages) messages="$2"; shift ;;
-        -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
         *) echo "pgo.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
     esac
     shift
@@ -34,7 +37,8 @@ done
 
 profdata_tool="$(dirname "$(readlink -f "$(command -v swiftc)")")/llvm-profdata"
 [[ -x "$profdata_tool" ]] || { echo "pgo.sh: no llvm-profdata beside swiftc ($profdata_tool)" >&2; exit 1; }
-capture="$(cd .. && pwd)/shared/samples/binance/spot-ethusdt-20240808.gz"
+samples="$(cd .. && pwd)/shared/samples/binance"
+capture="$samples/spot-ethusdt-20240808.gz"
 [[ -f "$capture" ]] || { echo "pgo.sh: the training capture $capture is missing" >&2; exit 1; }
 
 echo "pgo.sh: 1/4 instrumented build" >&2
@@ -81,6 +85,23 @@ train() {
     [[ $status == 0 ]] || { cat "$dir/run.err" >&2; return 1; }
 }
 
+# train_replay: replay --max of both captures and of each generator venue's recorded frames.
+train_replay() {
+    local dir="$work/replay" venue entry
+    mkdir -p "$dir"
+    replay_capture_inputs "$samples"
+    local inputs=("${REPLAY_INPUTS[@]}")
+    for venue in "${generated[@]}"; do
+        replay_record_generated "$instrumented" "$dir" "$venue" "$messages"
+        inputs+=("$REPLAY_INPUT")
+    done
+    for entry in "${inputs[@]}"; do
+        # shellcheck disable=SC2086
+        "$instrumented" replay ${entry#*|} --max >/dev/null 2>"$dir/replay.err" || { cat "$dir/replay.err" >&2; return 1; }
+        echo "  replay ${entry%%|*}: $(grep -E '^replay: [0-9.]+ s, ' "$dir/replay.err" | cut -c1-120)" >&2
+    done
+}
+
 echo "pgo.sh: 2/4 training run ($messages generated messages per venue, LLVM_PROFILE_FILE=$LLVM_PROFILE_FILE)" >&2
 train fused lo stats pipeline.topology='"fused"'
 train staged lo jsonl pipeline.topology='"staged"' pipeline.idle='"spin-yield"'
@@ -94,6 +115,7 @@ if [[ $(id -u) == 0 ]]; then
 else
     echo "pgo.sh: not root: the veth/AF_XDP training is skipped (its paths stay unprofiled)" >&2
 fi
+train_replay
 "$instrumented" doctor >/dev/null 2>&1 || true
 "$instrumented" demo --seconds 3 >/dev/null 2>&1 || true
 
