@@ -771,7 +771,7 @@ public struct BinanceAdapter<Rules: BinanceBookRules>: VenueAdapter {
         } catch {
             try failed(error, parsed, receiveTime: receiveTime, sink: &sink)
         }
-        try dispatch(parsed, frame: message, receiveTime: receiveTime, buffered: false, sink: &sink, requests: &requests)
+        try dispatch(&parsed, frame: message, receiveTime: receiveTime, buffered: false, sink: &sink, requests: &requests)
     }
 
     public mutating func handleSnapshot<Sink: VenueEventSink>(
@@ -907,7 +907,7 @@ public struct BinanceAdapter<Rules: BinanceBookRules>: VenueAdapter {
             }
             guard parsed.kind == .depth, parsed.symbol == symbol else { continue }
             do throws(VenueError) {
-                try dispatch(parsed, frame: payload, receiveTime: header.receiveTime, buffered: true, sink: &sink, requests: &requests)
+                try dispatch(&parsed, frame: payload, receiveTime: header.receiveTime, buffered: true, sink: &sink, requests: &requests)
             } catch {
                 return
             }
@@ -1077,10 +1077,10 @@ public struct BinanceAdapter<Rules: BinanceBookRules>: VenueAdapter {
 
     @inlinable
     mutating func dispatch<Sink: VenueEventSink>(
-        _ message: BinanceMessage, frame: ByteView, receiveTime: UInt64, buffered: Bool,
+        _ message: inout BinanceMessage, frame: ByteView, receiveTime: UInt64, buffered: Bool,
         sink: inout Sink, requests: inout [VenueRequest]
     ) throws(VenueError) {
-        var message = message
+        // inout: the parsed message (some 250 bytes) is classified in place, not copied per frame.
         if message.kind == .none {
             // Spot's book ticker has no "e"; a bare "b"/"a" level array is a depth event.
             if message.bidPrice != nil && message.askPrice != nil { message.kind = .bookTicker }

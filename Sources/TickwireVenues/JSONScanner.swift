@@ -352,6 +352,12 @@ public struct JSONScanner {
     /// Steps over the separator before the next member/element, or the closing bracket.
     @inlinable
     mutating func nextItem(closing: UInt8) throws(JSONError) -> Bool {
+        // The usual case in compact frames: a comma after an item, the next item right behind it.
+        if _fastPath(end - position >= 2 && position.pointee == UInt8(ascii: ",") && position[1] > 0x20)
+            && needsSeparator & (1 &<< UInt64(truncatingIfNeeded: depth)) != 0 {
+            position += 1
+            return true
+        }
         skipWhitespace()
         guard position < end else { throw error(.truncated) }
         let bit: UInt64 = 1 << UInt64(depth)
