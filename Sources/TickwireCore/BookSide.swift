@@ -96,7 +96,9 @@ struct BookSide {
             var length = scanFloor
             while length > 1 {
                 let half = length &>> 1
-                base = self.key(levels[base &+ half].price) < key ? base &+ half : base
+                // Deep updates land anywhere: a mask, not a branch, so nothing is mispredicted.
+                let below = self.key(levels[base &+ half].price) < key
+                base &+= half & (0 &- Int(unsafeBitCast(below, to: UInt8.self)))
                 length &-= half
             }
             return self.key(levels[base].price) < key ? base &+ 1 : base
