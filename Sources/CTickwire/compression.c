@@ -123,10 +123,15 @@ long ctw_compress_block(ctw_compression_kind kind, const void *input, size_t len
     return written;
 }
 
+/// Output room made ahead of each decompression step (the buffer doubles as it fills).
+#define CTW_DECOMPRESS_STEP ((size_t)1 << 16)
+/// zlib counts in 32-bit `uInt`: input and output are handed over at most this much at a time.
+#define CTW_ZLIB_MAX_CHUNK ((size_t)1 << 30)
+
 /// Grows *buffer to hold at least `needed` bytes.
 static int reserve(unsigned char **buffer, size_t *capacity, size_t needed) {
     if (needed <= *capacity) return 0;
-    size_t grown = *capacity ? *capacity : 1 << 20;
+    size_t grown = *capacity ? *capacity : CTW_DECOMPRESS_STEP;
     while (grown < needed) grown *= 2;
     unsigned char *larger = realloc(*buffer, grown);
     if (!larger) { fail("out of memory decompressing%s", ""); return -1; }
@@ -149,7 +154,7 @@ int ctw_decompress_all(ctw_compression_kind kind, const void *input, size_t leng
         zstd_in in = { input, length, 0 };
         size_t hint = 1;
         while (in.pos < in.size) {
-            if (reserve(&buffer, &capacity, used + (1 << 20)) != 0) { zstd.freeDStream(stream); free(buffer); return -1; }
+            if (reserve(&buffer, &capacity, used + CTW_DECOMPRESS_STEP) != 0) { zstd.freeDStream(stream); free(buffer); return -1; }
             zstd_out out = { buffer + used, capacity - used, 0 };
             hint = zstd.decompressStream(stream, &out, &in);
             if (zstd.isError(hint)) {
@@ -169,23 +174,34 @@ int ctw_decompress_all(ctw_compression_kind kind, const void *input, size_t leng
             fail("gzip: inflateInit2 failed%s", "");
             return -1;
         }
-        stream.next_in = (Bytef *)input;
-        stream.avail_in = (uInt)length;
+        size_t fed = 0;  // input bytes handed to zlib so far
         size_t committed = 0;
         for (;;) {
-            if (reserve(&buffer, &capacity, used + (1 << 20)) != 0) { zlib.inflateEnd(&stream); free(buffer); return -1; }
+            if (stream.avail_in == 0 && fed < length) {
+                size_t chunk = length - fed < CTW_ZLIB_MAX_CHUNK ? length - fed : CTW_ZLIB_MAX_CHUNK;
+                stream.next_in = (Bytef *)input + fed;
+                stream.avail_in = (uInt)chunk;
+                fed += chunk;
+            }
+            if (reserve(&buffer, &capacity, used + CTW_DECOMPRESS_STEP) != 0) { zlib.inflateEnd(&stream); free(buffer); return -1; }
+            size_t room = capacity - used < CTW_ZLIB_MAX_CHUNK ? capacity - used : CTW_ZLIB_MAX_CHUNK;
             stream.next_out = buffer + used;
-            stream.avail_out = (uInt)(capacity - used);
+            stream.avail_out = (uInt)room;
             int status = zlib.inflate(&stream, Z_NO_FLUSH);
-            used = capacity - stream.avail_out;
+            used += room - stream.avail_out;
+            int inputLeft = stream.avail_in > 0 || fed < length;
             if (status == Z_STREAM_END) {
                 committed = used;
-                if (stream.avail_in == 0) break;
+                if (!inputLeft) break;
                 zlib.inflateReset(&stream);  // the next member
                 continue;
             }
             if (status == Z_OK) continue;
-            if (status == Z_BUF_ERROR && stream.avail_out > 0) { *truncated = 1; break; }  // input ended mid-member
+            if (status == Z_BUF_ERROR && stream.avail_out > 0) {
+                if (inputLeft) continue;  // the next input chunk goes in at the top
+                *truncated = 1;  // input ended mid-member
+                break;
+            }
             if (status == Z_BUF_ERROR) continue;
             *truncated = 1;  // corrupt data: keep the members before it
             used = committed;
