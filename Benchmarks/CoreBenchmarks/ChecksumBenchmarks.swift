@@ -12,24 +12,19 @@ func checksumBenchmarks() {
     perChecksum.scalingFactor = .kilo
     let book = ChecksumBenchmarkBook()
 
-    Benchmark("VenueChecksumOKXTop25", configuration: perChecksum) { benchmark in
-        var matched = 0
-        book.withBook { book in
-            for _ in benchmark.scaledIterations where VenueChecksum.okxTop25(1).matches(book, priceScale: Scale(2), quantityScale: Scale(8)) {
-                matched &+= 1
+    for (name, checksum, priceScale) in [
+        ("VenueChecksumOKXTop25", VenueChecksum.okxTop25(1), Scale(2)),
+        ("VenueChecksumKrakenTop10", VenueChecksum.krakenTop10(1), Scale(1)),
+    ] {
+        Benchmark(name, configuration: perChecksum) { benchmark in
+            var matched = 0
+            book.withBook { book in
+                for _ in benchmark.scaledIterations where checksum.matches(book, priceScale: priceScale, quantityScale: Scale(8)) {
+                    matched &+= 1
+                }
             }
+            blackHole(matched)
         }
-        blackHole(matched)
-    }
-
-    Benchmark("VenueChecksumKrakenTop10", configuration: perChecksum) { benchmark in
-        var matched = 0
-        book.withBook { book in
-            for _ in benchmark.scaledIterations where VenueChecksum.krakenTop10(1).matches(book, priceScale: Scale(1), quantityScale: Scale(8)) {
-                matched &+= 1
-            }
-        }
-        blackHole(matched)
     }
 }
 
